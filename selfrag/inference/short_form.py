@@ -1,0 +1,176 @@
+"""Short-form Self-RAG inference (PopQA, TriviaQA, PubHealth, ARC-Challenge), batched.
+
+For a list of queries the engine makes at most two calls to the backend, whatever their number:
+
+1. the retrieval decision (adaptive mode only): one forward step per query gives
+   ``p([Retrieval])`` and ``p([No Retrieval])`` at the first position;
+2. every continuation at once: ``prompt + [Retrieval]<paragraph>…</paragraph>`` for each passage
+   of each retrieving query, ``prompt + [No Retrieval]`` for the others.
+
+Candidates are scored with :mod:`selfrag.inference.scoring` and the answer is chosen per spec §4.5.
+``faithful=True`` reproduces the original's decisions: its full-length initial generation,
+its log-prob-ratio threshold (§4.3), its token-presence rule without threshold, raw answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+
+from selfrag.inference.answers import CLOSED_SET_TASKS, aggregate_closed_set, strip_control_tokens
+from selfrag.inference.scoring import (
+    CritiqueWeights, faithful_retrieval_ratio, retrieval_probability, score_candidate,
+)
+from selfrag.lm.base import Generation, GenerationRequest, LanguageModel
+from selfrag.prompts import format_evidence
+from selfrag.tokens import NO_RETRIEVAL, RETRIEVAL, reflection_token_ids
+
+MODES = ("adaptive_retrieval", "always_retrieve", "no_retrieval")
+
+
+@dataclass(frozen=True)
+class ShortFormConfig:
+    """Settings of short-form inference.
+
+    Attributes:
+        mode: ``adaptive_retrieval`` (the model decides), ``always_retrieve`` or ``no_retrieval``.
+        threshold: adaptive rule ``p(Ret)/(p(Ret)+p(NoRet)) > threshold``; ``None`` retrieves
+            when the model's own greedy first token is ``[Retrieval]``.
+        max_new_tokens: length limit of every continuation.
+        weights: critique weights and switches.
+        task: ``fever``/``arc_c`` pool candidate scores per answer; other tasks take the best one.
+        faithful: reproduce the original's decisions and raw answers.
+    """
+
+    mode: str = "adaptive_retrieval"
+    threshold: float | None = None
+    max_new_tokens: int = 15
+    weights: CritiqueWeights = field(default_factory=CritiqueWeights)
+    task: str | None = None
+    faithful: bool = False
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, not {self.mode!r}")
+        if self.max_new_tokens < 1:
+            raise ValueError("max_new_tokens must be at least 1")
+
+
+@dataclass
+class ShortFormQuery:
+    prompt: str
+    passages: Sequence[dict] = ()
+
+
+@dataclass
+class Candidate:
+    pred: str
+    score: float
+    ctx: dict
+    scores: dict
+
+
+@dataclass
+class ShortFormResult:
+    """Outcome for one query.
+
+    Attributes:
+        prediction: the answer (control tokens stripped unless faithful for open tasks).
+        retrieved: whether evidence was used.
+        retrieval_probability: ``p(Ret)/(p(Ret)+p(NoRet))`` at the first position, when computed.
+        no_retrieval: the ``[No Retrieval]`` continuation (faithful: the initial generation).
+        candidates: one per passage when retrieving.
+        option_scores: closed-set score totals per answer.
+    """
+
+    prediction: str
+    retrieved: bool
+    retrieval_probability: float | None = None
+    no_retrieval: str | None = None
+    candidates: list[Candidate] = field(default_factory=list)
+    option_scores: dict | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class ShortFormEngine:
+    def __init__(self, lm: LanguageModel, config: ShortFormConfig):
+        self.lm, self.config = lm, config
+        self.ids = reflection_token_ids(lm.tokenizer)
+        self.control_ids = tuple(self.ids.all_ids)
+        eos = getattr(lm.tokenizer, "eos_token", None)
+        self._extra_strip = (eos,) if eos else ()
+
+    def run(self, queries: Sequence[ShortFormQuery], progress: bool = False) -> list[ShortFormResult]:
+        decisions, probabilities, initial = self._decide(queries, progress)
+        prompts, owners = [], []
+        for index, (query, retrieve) in enumerate(zip(queries, decisions)):
+            if retrieve:
+                prompts += [query.prompt + format_evidence(p) for p in query.passages]
+                owners += [(index, p) for p in query.passages]
+            else:
+                prompts.append(query.prompt + NO_RETRIEVAL)
+                owners.append((index, None))
+        request = GenerationRequest(self.config.max_new_tokens, control_ids=self.control_ids)
+        generations = self.lm.generate(prompts, request, desc="answers" if progress else None)
+        grouped: list[list[tuple[dict | None, Generation]]] = [[] for _ in queries]
+        for (index, passage), generation in zip(owners, generations):
+            grouped[index].append((passage, generation))
+        return [self._select(group, probabilities[i], initial[i]) for i, group in enumerate(grouped)]
+
+    # -- step 1: retrieve or not -------------------------------------------------------------
+    def _decide(self, queries, progress):
+        n = len(queries)
+        mode, cfg = self.config.mode, self.config
+        probabilities: list[float | None] = [None] * n
+        initial: list[str | None] = [None] * n
+        if mode == "always_retrieve":
+            return [bool(q.passages) for q in queries], probabilities, initial
+        if mode == "no_retrieval" and not cfg.faithful:
+            return [False] * n, probabilities, initial
+        # Default: one step suffices for the decision. Faithful: the original's full initial pass.
+        steps = cfg.max_new_tokens if cfg.faithful else 1
+        request = GenerationRequest(steps, control_ids=self.control_ids)
+        first = self.lm.generate([q.prompt for q in queries], request,
+                                 desc="retrieval decision" if progress else None)
+        retrieval_id = self.ids.id(RETRIEVAL)
+        decisions = []
+        for i, (query, generation) in enumerate(zip(queries, first)):
+            row = generation.control_logprobs[0]
+            probabilities[i] = retrieval_probability(row)
+            if cfg.faithful:
+                initial[i] = generation.text
+            if mode == "no_retrieval" or not query.passages:
+                decisions.append(False)
+            elif cfg.threshold is not None:
+                score = faithful_retrieval_ratio(row) if cfg.faithful else probabilities[i]
+                decisions.append(score > cfg.threshold)
+            elif cfg.faithful:  # the original's intended rule: "[Retrieval]" in the initial text
+                decisions.append(retrieval_id in generation.token_ids)
+            else:  # the model's own greedy choice at the first position
+                decisions.append(generation.token_ids[:1] == [retrieval_id])
+        return decisions, probabilities, initial
+
+    # -- step 3: pick the answer -----------------------------------------------------------------
+    def _strip(self, text: str) -> str:
+        return strip_control_tokens(text, self.config.faithful, self._extra_strip)
+
+    def _select(self, group, probability, initial) -> ShortFormResult:
+        cfg = self.config
+        if group[0][0] is None:  # no retrieval: the [No Retrieval] continuation is the answer
+            text = group[0][1].text
+            return ShortFormResult(self._strip(text), False, probability,
+                                   initial if cfg.faithful else text)
+        candidates = []
+        for passage, generation in group:
+            scores = score_candidate(generation, self.ids, cfg.weights)
+            candidates.append(Candidate(generation.text, scores.final, passage, scores.to_dict()))
+        if cfg.task in CLOSED_SET_TASKS:
+            answers = [self._strip(c.pred) for c in candidates]
+            prediction, totals = aggregate_closed_set(answers, [c.score for c in candidates],
+                                                      cfg.task, cfg.faithful)
+            return ShortFormResult(prediction, True, probability, initial, candidates, totals)
+        best = max(candidates, key=lambda c: c.score)  # first of equals, as the original
+        prediction = best.pred if cfg.faithful else self._strip(best.pred)
+        return ShortFormResult(prediction, True, probability, initial, candidates)

@@ -1,0 +1,147 @@
+"""Hugging Face transformers backend (the default; CPU or GPU).
+
+Prompts are sorted by length and cut into batches, so that batches carry little padding, and each
+batch goes through ``model.generate`` with left padding. A logits processor placed before any
+sampling warper records, at every step, the log-softmax of the raw logits at the control ids and
+the log-probability of the token chosen at the previous step: O(batch x vocab) memory instead of
+keeping every step's logits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, LogitsProcessor
+
+from selfrag.lm.base import Generation, GenerationRequest
+from selfrag.models import resolve_model
+
+_DTYPES = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16,
+           "half": torch.float16, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def resolve_dtype(dtype: str | None, device: str) -> torch.dtype:
+    """``half`` (the original's default) on GPU; always fp32 on CPU, where half is ~20x slower."""
+    if device == "cpu" or dtype in (None, "auto"):
+        return torch.float32 if device == "cpu" else torch.float16
+    if dtype not in _DTYPES:
+        raise ValueError(f"unknown dtype {dtype!r}; choose from {sorted(_DTYPES)}")
+    return _DTYPES[dtype]
+
+
+class _StepRecorder(LogitsProcessor):
+    """Records log-probabilities at every decoding step without changing the scores."""
+
+    def __init__(self, control_ids: Sequence[int]):
+        self.control_ids = list(control_ids)
+        self.control: list[torch.Tensor] = []  # per step: [batch, n_control]
+        self.chosen: list[torch.Tensor] = []   # per step (lagging by one): [batch]
+        self._last: torch.Tensor | None = None
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        if self._last is not None:  # the token chosen at the previous step is now in input_ids
+            self.chosen.append(self._last.gather(1, input_ids[:, -1:]).squeeze(1).cpu())
+        logprobs = torch.log_softmax(scores.float(), dim=-1)
+        self.control.append(logprobs[:, self.control_ids].cpu())
+        self._last = logprobs
+        return scores
+
+    def finish(self, last_tokens: torch.LongTensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-step chosen log-probs ``[batch, steps]`` and control log-probs ``[batch, steps, n]``."""
+        self.chosen.append(self._last.gather(1, last_tokens[:, None]).squeeze(1).cpu())
+        self._last = None
+        return torch.stack(self.chosen, dim=1), torch.stack(self.control, dim=1)
+
+
+class HFLanguageModel:
+    """transformers ``generate`` behind the :class:`~selfrag.lm.base.LanguageModel` interface.
+
+    Args:
+        model_name_or_path: HF id, local folder, or an offline alias of :mod:`selfrag.models`.
+        device: ``cpu``/``cuda``/...; default: CUDA when available.
+        dtype: ``half``/``bfloat16``/``float32``/``auto`` (ignored on CPU, which runs fp32).
+        batch_size: prompts per ``generate`` call.
+        tokenizer_path: tokenizer folder when it differs from the model's.
+    """
+
+    def __init__(self, model_name_or_path: str, device: str | None = None, dtype: str | None = None,
+                 batch_size: int = 16, tokenizer_path: str | None = None):
+        path = resolve_model(model_name_or_path)
+        self.device = device or default_device()
+        self.batch_size = batch_size
+        self.tokenizer = AutoTokenizer.from_pretrained(tokenizer_path or path, padding_side="left")
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.model = AutoModelForCausalLM.from_pretrained(
+            path, dtype=resolve_dtype(dtype, self.device)).to(self.device).eval()
+        self.name = model_name_or_path
+
+    @classmethod
+    def from_model(cls, model, tokenizer, batch_size: int = 16) -> HFLanguageModel:
+        """Wrap an already loaded model and tokenizer."""
+        lm = cls.__new__(cls)
+        lm.model, lm.tokenizer, lm.batch_size = model.eval(), tokenizer, batch_size
+        lm.device, lm.name = str(model.device), getattr(model, "name_or_path", "model")
+        tokenizer.padding_side = "left"
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        return lm
+
+    def generate(self, prompts: Sequence[str], request: GenerationRequest,
+                 desc: str | None = None) -> list[Generation]:
+        encoded = [self.tokenizer(p)["input_ids"] for p in prompts]
+        order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]), reverse=True)
+        results: list[Generation | None] = [None] * len(prompts)
+        batches = [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        for batch in tqdm(batches, desc=desc, unit="batch", disable=desc is None, leave=False):
+            for index, generation in zip(batch, self._generate_batch([encoded[i] for i in batch],
+                                                                    request)):
+                results[index] = generation
+        return results
+
+    def _generation_config(self, request: GenerationRequest) -> GenerationConfig:
+        eos = [self.tokenizer.eos_token_id, *request.stop_token_ids]
+        sample = request.temperature > 0
+        return GenerationConfig(
+            max_new_tokens=request.max_new_tokens, do_sample=sample,
+            temperature=request.temperature if sample else None,
+            top_p=request.top_p if sample else None, top_k=None,
+            eos_token_id=eos, pad_token_id=self.tokenizer.pad_token_id,
+        )
+
+    @torch.inference_mode()
+    def _generate_batch(self, encoded: list[list[int]], request: GenerationRequest) -> list[Generation]:
+        width = max(len(ids) for ids in encoded)
+        pad = self.tokenizer.pad_token_id
+        input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in encoded])
+        attention = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in encoded])
+        recorder = _StepRecorder(request.control_ids)
+        if request.temperature > 0:
+            torch.manual_seed(request.seed)
+        sequences = self.model.generate(
+            input_ids=input_ids.to(self.device), attention_mask=attention.to(self.device),
+            generation_config=self._generation_config(request), logits_processor=[recorder],
+        ).cpu()
+        new_tokens = sequences[:, width:]
+        chosen, control = recorder.finish(new_tokens[:, -1])
+        stops = {self.tokenizer.eos_token_id, *request.stop_token_ids}
+        return [self._unpack(row, chosen[b], control[b], stops) for b, row in enumerate(new_tokens.tolist())]
+
+    def _unpack(self, row: list[int], chosen: torch.Tensor, control: torch.Tensor,
+                stops: set[int]) -> Generation:
+        length = next((t + 1 for t, token in enumerate(row) if token in stops), len(row))
+        token_ids = row[:length]
+        text_ids = token_ids[:-1] if token_ids and token_ids[-1] == self.tokenizer.eos_token_id else token_ids
+        return Generation(
+            token_ids=token_ids,
+            text=self.tokenizer.decode(text_ids, skip_special_tokens=False),
+            cumulative_logprob=float(chosen[:length].double().sum()),
+            control_logprobs=control[:length].double().numpy(),
+        )
