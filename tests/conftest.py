@@ -41,3 +41,14 @@ def base_tokenizer():
     from selfrag.models import ensure_base_tokenizer
 
     return AutoTokenizer.from_pretrained(ensure_base_tokenizer())
+
+
+@pytest.fixture()
+def plain_tokenizer():
+    """The SmolLM2 tokenizer as shipped (no reflection tokens); a fresh copy per test."""
+    from transformers import AutoTokenizer
+
+    from selfrag.models import _gguf_location
+
+    folder, gguf = _gguf_location()
+    return AutoTokenizer.from_pretrained(folder, gguf_file=gguf)

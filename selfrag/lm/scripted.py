@@ -69,12 +69,14 @@ class ScriptedLM:
 
     Attributes:
         calls: one entry per ``generate`` call: the list of prompts it received.
+        requests: the request of each call.
     """
 
     def __init__(self, script: Callable[[str], Sequence[Step]]):
         self.script = script
         self.tokenizer = ScriptedTokenizer()
         self.calls: list[list[str]] = []
+        self.requests: list[GenerationRequest] = []
 
     @property
     def prompts_seen(self) -> list[str]:
@@ -83,6 +85,7 @@ class ScriptedLM:
     def generate(self, prompts: Sequence[str], request: GenerationRequest,
                  desc: str | None = None) -> list[Generation]:
         self.calls.append(list(prompts))
+        self.requests.append(request)
         return [self._answer(p, request) for p in prompts]
 
     def _answer(self, prompt: str, request: GenerationRequest) -> Generation:

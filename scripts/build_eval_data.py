@@ -1,0 +1,63 @@
+"""Rebuild the bundled evaluation files in eval_data/ from the shared real data.
+
+    python scripts/build_eval_data.py --shared ../shared/data
+
+Two files are byte copies of the first 100 lines of Self-RAG's own evaluation files. The
+PubHealth file pairs the 987 PubHealth claims with passages derived from CRAG's evidence strips
+of Self-RAG's retrieved passages (see eval_data/README.md): derived data, labelled as such; it
+keeps the first 100 claims for which five passages could be formed, so that the README's
+``--ndocs 5`` command runs on it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+COPIES = ("popqa_longtail_w_gs.head100.jsonl", "arc_challenge_processed.head100.jsonl")
+PUBHEALTH_OUT = "health_claims_processed.head100.jsonl"
+PUBHEALTH_SIZE = 100
+PASSAGES_PER_CLAIM = 5
+
+
+def split_titled(strip: str, separator: str) -> dict:
+    title, _, text = strip.partition(separator)
+    return {"title": title.strip(), "text": text.strip()} if text.strip() else {"title": "", "text": title.strip()}
+
+
+def pubhealth_passages(knowledge: dict) -> list[dict]:
+    """The internal strip (``Title // text``) first, then web snippets (``title: text; ...``)."""
+    passages = [split_titled(knowledge["internal_knowledge"], " // ")]
+    for snippet in str(knowledge["web_knowledge"]).split("; "):
+        passage = split_titled(snippet, ": ")
+        if passage["text"] and passage not in passages:
+            passages.append(passage)
+    return passages[:PASSAGES_PER_CLAIM]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--shared", default="../shared/data", help="the shared data folder")
+    parser.add_argument("--out", default="eval_data", help="where to write")
+    args = parser.parse_args()
+    shared, out = Path(args.shared), Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in COPIES:
+        shutil.copyfile(shared / "eval" / name, out / name)
+    claims = [json.loads(line) for line in (shared / "eval/health_claims.jsonl").open()]
+    knowledge = [json.loads(line) for line in (shared / "crag_knowledge/health_claims.jsonl").open()]
+    rows = []
+    for claim, evidence in zip(claims, knowledge):
+        assert claim["question"] == evidence["question"], claim["idx"]
+        passages = pubhealth_passages(evidence)
+        if len(passages) == PASSAGES_PER_CLAIM and len(rows) < PUBHEALTH_SIZE:  # --ndocs 5 works
+            rows.append({"id": claim["idx"], "question": claim["question"],
+                         "answers": claim["answers"], "ctxs": passages})
+    (out / PUBHEALTH_OUT).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    print(f"wrote {len(COPIES) + 1} files to {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,128 @@
+"""run_short_form.py end to end with a tiny random Llama on the bundled files."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from selfrag.cli import run_main
+from selfrag.inference import short_form
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "retrieval_lm"))
+import run_short_form  # noqa: E402
+
+POPQA = str(ROOT / "eval_data/popqa_longtail_w_gs.head100.jsonl")
+ARC = str(ROOT / "eval_data/arc_challenge_processed.head100.jsonl")
+PUBHEALTH = str(ROOT / "eval_data/health_claims_processed.head100.jsonl")
+
+
+def run(tmp_path, model, *extra, name="out.json"):
+    out = tmp_path / name
+    argv = ["--model_name", model, "--output_file", str(out), "--device", "cpu",
+            "--max_new_tokens", "4", *extra]
+    code = run_main(run_short_form.main, argv)
+    return code, (json.loads(out.read_text()) if out.exists() else None)
+
+
+def slice_file(tmp_path, source, n):
+    path = tmp_path / f"slice{n}.jsonl"
+    path.write_text("".join(Path(source).read_text().splitlines(keepends=True)[:n]))
+    return str(path)
+
+
+@pytest.mark.parametrize("mode, frequency", [
+    ("adaptive_retrieval", None), ("always_retrieve", 1.0), ("no_retrieval", 0.0),
+])
+def test_popqa_in_each_mode(tmp_path, tiny_model_path, mode, frequency):
+    code, out = run(tmp_path, tiny_model_path, "--input_file", POPQA, "--mode", mode,
+                    "--ndocs", "3", "--threshold", "0.2", "--use_groundness", "--use_utility",
+                    "--use_seqscore")
+    assert code == 0
+    assert len(out["preds"]) == len(out["metric_results"]) == len(out["golds"]) == 100
+    assert out["golds"][0][:2] == ["politician", "political leader"]
+    retrieved = [r["retrieved"] for r in out["all_results"]]
+    assert out["retrieval_frequency"] == pytest.approx(sum(retrieved) / 100)
+    if frequency is not None:
+        assert out["retrieval_frequency"] == frequency
+    for result in out["all_results"]:
+        candidates = [v for k, v in result.items() if k.startswith("retrieval_") and isinstance(v, dict)]
+        assert len(candidates) == (3 if result["retrieved"] else 0)
+        for candidate in candidates:
+            assert set(candidate["scores"]) == {"relevance", "support", "utility", "mean_logprob", "final"}
+
+
+@pytest.mark.parametrize("task, source", [("fever", PUBHEALTH), ("arc_c", ARC)])
+def test_closed_set_tasks(tmp_path, tiny_model_path, task, source):
+    code, out = run(tmp_path, tiny_model_path, "--input_file", source, "--task", task,
+                    "--mode", "always_retrieve", "--ndocs", "5", "--metric", "accuracy")
+    assert code == 0 and len(out["preds"]) == 100
+    assert all("option_scores" in r for r in out["all_results"])
+    if task == "arc_c":
+        assert out["golds"][0] == ["C"]
+        assert out["prompts"][0].startswith("### Instruction:\nGiven four answer candidates")
+        assert "\n\n### Input:\nAn astronomer observes" in out["prompts"][0]
+        assert out["prompts"][0].endswith("\n\n### Response:\n")
+
+
+def test_resume_after_a_crash_gives_an_identical_file(tmp_path, tiny_model_path, monkeypatch):
+    source = slice_file(tmp_path, POPQA, 20)
+    common = ["--input_file", source, "--ndocs", "2", "--threshold", "0.2", "--chunk_size", "6"]
+    code, clean = run(tmp_path, tiny_model_path, *common, name="clean.json")
+    assert code == 0
+
+    real_run, calls = short_form.ShortFormEngine.run, []
+
+    def crash_on_third(self, queries, progress=False):
+        calls.append(len(queries))
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # as if killed mid-run
+        return real_run(self, queries, progress)
+
+    monkeypatch.setattr(short_form.ShortFormEngine, "run", crash_on_third)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, tiny_model_path, *common, name="resumed.json")
+    assert not (tmp_path / "resumed.json").exists()
+    assert (tmp_path / "resumed.json.partial").exists()
+    calls.clear()
+    code, resumed = run(tmp_path, tiny_model_path, *common, name="resumed.json")
+    assert code == 0 and calls == [6, 2]  # only chunks 2 and 3 of 0..3 were redone
+    assert resumed == clean
+    assert not (tmp_path / "resumed.json.partial").exists()
+
+
+def test_bad_input_exits_2_and_writes_nothing(tmp_path, tiny_model_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"question": "Q", "answers": ["a"], "ctxs": []}) + "\n")
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "retrieval_lm/run_short_form.py"), "--model_name", tiny_model_path,
+         "--input_file", str(bad), "--output_file", str(tmp_path / "o.json"), "--device", "cpu"],
+        capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "bad.jsonl, line 1: field 'ctxs': no passages" in result.stderr
+    assert not (tmp_path / "o.json").exists()
+
+
+def test_flag_errors(tmp_path, tiny_model_path, capsys):
+    code, out = run(tmp_path, tiny_model_path, "--input_file", POPQA, "--ndocs", "0")
+    assert code == 2 and out is None
+    assert "--ndocs: must be at least 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # argparse rejects an unknown task
+        run(tmp_path, tiny_model_path, "--input_file", POPQA, "--task", "squad")
+
+
+def test_a_model_without_reflection_tokens_is_refused(tmp_path, plain_tokenizer, capsys):
+    import torch
+    from transformers import LlamaForCausalLM
+
+    from selfrag.models import tiny_llama_config
+
+    folder = tmp_path / "plain-model"
+    torch.manual_seed(0)
+    LlamaForCausalLM(tiny_llama_config(len(plain_tokenizer))).save_pretrained(folder)
+    plain_tokenizer.save_pretrained(folder)
+    code, out = run(tmp_path, str(folder), "--input_file", POPQA, "--ndocs", "1")
+    assert code == 2 and out is None
+    assert "lacks 15 of the 15 Self-RAG reflection tokens" in capsys.readouterr().err
