@@ -1,0 +1,97 @@
+"""Retrieve passages for one query (``--query``) or for every item of a file (``--data``).
+
+Batch mode, as documented by the original README but missing from its script (spec §8.6)::
+
+    python retrieval_lm/passage_retrieval.py --passages eval_data/corpus/corpus.jsonl \
+        --passages_embeddings "demo_embeddings/*" --data eval_data/popqa_longtail.jsonl \
+        --output_dir retrieved --n_docs 20
+
+adds ``ctxs`` ({id, title, text, score}) to every item that has ``question`` or ``instruction``
+and writes ``retrieved/popqa_longtail.jsonl``; an interrupted run resumes. ``--query`` prints the
+top documents of one query.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from selfrag.errors import SelfRagError
+from selfrag.retrieval.batch import add_ctxs
+from selfrag.retrieval.encoder import DEFAULT_ENCODER
+from selfrag.retrieval.retriever import Retriever
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    mode = p.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--query", help="one query: print its top --n_docs passages")
+    mode.add_argument("--data", help="JSON/JSONL file whose items (with 'question' or "
+                                     "'instruction') get 'ctxs'")
+    p.add_argument("--passages", required=True, help="passage file (DPR TSV or JSONL)")
+    p.add_argument("--passages_embeddings", required=True,
+                   help='glob of embedding shards, e.g. "wikipedia_embeddings/*"')
+    p.add_argument("--output_dir", help="--data mode: folder of the output (same file name)")
+    p.add_argument("--n_docs", type=int, default=100, help="passages retrieved per query")
+    p.add_argument("--validation_workers", type=int, default=32,
+                   help="unused; kept for compatibility with the original")
+    p.add_argument("--per_gpu_batch_size", type=int, default=64, help="queries per encoder batch")
+    p.add_argument("--save_or_load_index", action="store_true",
+                   help="load the index saved next to the embeddings, or build and save it")
+    p.add_argument("--model_name_or_path", default=DEFAULT_ENCODER,
+                   help=f"query encoder (must be the passages' encoder); default {DEFAULT_ENCODER}")
+    p.add_argument("--no_fp16", action="store_true", help="keep the encoder in fp32 on GPU")
+    p.add_argument("--question_maxlength", type=int, default=512,
+                   help="truncate queries to this many tokens")
+    p.add_argument("--indexing_batch_size", type=int, default=1_000_000,
+                   help="vectors added to the index per chunk")
+    p.add_argument("--projection_size", type=int, default=None,
+                   help="embedding dimension (original default 768); checked against the "
+                        "encoder when given, inferred otherwise")
+    p.add_argument("--n_subquantizers", type=int, default=0,
+                   help="> 0: product-quantised index PQ{n}x{n_bits} (original option)")
+    p.add_argument("--n_bits", type=int, default=8, help="bits per PQ sub-quantizer code")
+    p.add_argument("--index_factory", default="Flat",
+                   help='faiss index_factory string, e.g. "Flat", "IVF4096,PQ64", '
+                        '"OPQ96_768,IVF1024,PQ96x4fsr,Refine(PQ96)" (ignored with --n_subquantizers)')
+    p.add_argument("--search_params", default="",
+                   help='faiss search parameters, e.g. "nprobe=32,k_factor=8"')
+    p.add_argument("--index_dir", default=None,
+                   help="folder of the saved index (default: next to the embeddings)")
+    p.add_argument("--allow_pickle_embeddings", action="store_true",
+                   help="also read the original's pickle embedding shards (only trusted files)")
+    p.add_argument("--lang", nargs="*", default=None,
+                   help="unused; kept for compatibility with the original")
+    p.add_argument("--dataset", default="none",
+                   help="unused; kept for compatibility with the original")
+    p.add_argument("--lowercase", action="store_true", help="lowercase queries before encoding")
+    p.add_argument("--normalize_text", action="store_true",
+                   help="normalise queries as in spec §8.7 before encoding")
+    args = p.parse_args(argv)
+    if args.data and not args.output_dir:
+        p.error("--data needs --output_dir")
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        retriever = Retriever(args)
+        retriever.setup_retriever()
+        if args.data:
+            output = add_ctxs(retriever, args.data, args.output_dir, n_docs=args.n_docs)
+            print(f"wrote {output}")
+        else:
+            for rank, doc in enumerate(retriever.search_document(args.query, args.n_docs), 1):
+                print(json.dumps({"rank": rank, **doc}, ensure_ascii=False))
+    except SelfRagError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

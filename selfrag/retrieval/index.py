@@ -1,0 +1,323 @@
+"""A faiss index over passage vectors, with its ids and the settings it must be queried with.
+
+Any ``faiss.index_factory`` string works, always with the inner-product metric (spec §8.4: the
+original searches unnormalised mean-pooled vectors by inner product):
+
+- ``"Flat"``: exact search (the original's ``IndexFlatIP``); 4·d bytes per vector.
+- ``"PQ{m}x{bits}"``: the original's ``--n_subquantizers`` option (``IndexPQ``).
+- ``"IVF{nlist},PQ{m}"``, ``"OPQ{m}_{d'},IVF{nlist},PQ{m}x4fsr,Refine(PQ{m2})"``,
+  ``"HNSW32"``…: compressed or graph indexes, trained on a sample of the vectors.
+
+Saved as a folder: ``index.faiss`` (``faiss.write_index``), ``ids.npy`` (int64, when every id is
+a plain decimal number) or ``ids.json``, and ``meta.json`` (encoder name/dimension/pooling/
+normalisation, factory string, search parameters, count). No pickle. ``meta.json`` is checked at
+load so an index cannot silently be queried with another encoder.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import faiss
+import numpy as np
+from tqdm.auto import tqdm
+
+from selfrag.errors import InputError, SelfRagError
+from selfrag.io import write_json_atomic
+from selfrag.retrieval.embeddings import EmbeddingShard
+
+logger = logging.getLogger(__name__)
+
+FORMAT = "selfrag-index/1"
+INDEX_FILE, META_FILE = "index.faiss", "meta.json"
+DEFAULT_TRAIN_SIZE = 262_144
+
+
+class IdMap:
+    """Row number → passage id; an int64 array when all ids are canonical decimals (DPR)."""
+
+    def __init__(self, ids: Sequence[str] = ()):
+        self._ints: np.ndarray | None = np.empty(0, dtype=np.int64)
+        self._strs: list[str] = []
+        self.extend(ids)
+
+    def extend(self, ids: Sequence[str]) -> None:
+        ids = [str(i) for i in ids]
+        if self._ints is not None and all(_canonical_int(i) for i in ids):
+            self._ints = np.concatenate([self._ints, np.asarray(ids, dtype=np.int64)])
+            return
+        if self._ints is not None:  # switch to strings for good
+            self._strs = [str(i) for i in self._ints.tolist()]
+            self._ints = None
+        self._strs.extend(ids)
+
+    def __len__(self) -> int:
+        return len(self._ints) if self._ints is not None else len(self._strs)
+
+    def __getitem__(self, row: int) -> str:
+        return str(self._ints[row]) if self._ints is not None else self._strs[row]
+
+    def save(self, folder: Path) -> str:
+        if self._ints is not None:
+            with open(folder / "ids.npy", "wb") as handle:
+                np.save(handle, self._ints, allow_pickle=False)
+            return "ids.npy"
+        (folder / "ids.json").write_text(json.dumps(self._strs, ensure_ascii=False))
+        return "ids.json"
+
+    @classmethod
+    def load(cls, path: Path) -> "IdMap":
+        ids = cls()
+        if path.suffix == ".npy":
+            ids._ints = np.load(path, allow_pickle=False).astype(np.int64, copy=False)
+        else:
+            ids._ints, ids._strs = None, [str(i) for i in json.loads(path.read_text())]
+        return ids
+
+
+def _canonical_int(text: str) -> bool:
+    return text.isdigit() and text.isascii() and (text == "0" or text[0] != "0") and len(text) < 19
+
+
+class PassageIndex:
+    """faiss index + :class:`IdMap` + metadata, searched in batches.
+
+    Args:
+        index: a faiss index (inner-product metric).
+        ids: row → passage id.
+        meta: ``encoder`` ({name, dim, pooling, normalize}), ``factory``, ``search_params``.
+    """
+
+    def __init__(self, index: faiss.Index, ids: IdMap, meta: dict):
+        self.index, self.ids, self.meta = index, ids, meta
+
+    @classmethod
+    def create(cls, dim: int, factory: str = "Flat", encoder: dict | None = None,
+               search_params: str = "") -> "PassageIndex":
+        """An empty index from a factory string (inner product), untrained if it needs training."""
+        try:
+            index = faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
+        except RuntimeError as err:
+            raise SelfRagError(f"faiss cannot build index {factory!r}: "
+                               f"{str(err).strip().splitlines()[-1]}") from None
+        meta = {"format": FORMAT, "encoder": encoder or {}, "dim": dim, "factory": factory,
+                "metric": "inner_product", "search_params": search_params}
+        return cls(index, IdMap(), meta)
+
+    @property
+    def dim(self) -> int:
+        return int(self.index.d)
+
+    def __len__(self) -> int:
+        return int(self.index.ntotal)
+
+    def train(self, vectors: np.ndarray) -> None:
+        """Train quantizers (IVF/PQ/OPQ) on a sample; a no-op for ``Flat``."""
+        if not self.index.is_trained:
+            logger.info("training %s on %d vectors", self.meta["factory"], len(vectors))
+            self.index.train(np.ascontiguousarray(vectors, dtype=np.float32))
+
+    def add(self, ids: Sequence[str], vectors: np.ndarray, chunk_size: int = 1_000_000) -> None:
+        """Append vectors (in chunks of ``chunk_size`` rows) with their passage ids."""
+        if len(ids) != len(vectors):
+            raise SelfRagError(f"{len(ids)} ids for {len(vectors)} vectors")
+        if vectors.shape[1] != self.dim:
+            raise SelfRagError(f"vectors have dimension {vectors.shape[1]}, index has {self.dim}")
+        if not self.index.is_trained:
+            raise SelfRagError(f"index {self.meta['factory']!r} must be trained before adding")
+        for start in range(0, len(vectors), chunk_size):
+            chunk = np.ascontiguousarray(vectors[start:start + chunk_size], dtype=np.float32)
+            self.index.add(chunk)
+        self.ids.extend(ids)
+
+    def set_search_params(self, params: str) -> None:
+        """Apply faiss search parameters such as ``"nprobe=32,k_factor=4"`` or ``"efSearch=128"``."""
+        if params:
+            try:
+                faiss.ParameterSpace().set_index_parameters(self.index, params)
+            except RuntimeError as err:
+                raise SelfRagError(f"bad faiss search parameters {params!r} for "
+                                   f"{self.meta['factory']!r}: {str(err).strip()}") from None
+            self.meta["search_params"] = params
+
+    def search(self, queries: np.ndarray, k: int, batch_size: int = 2048,
+               ) -> tuple[np.ndarray, list[list[str]]]:
+        """Top-``k`` passages per query: scores ``[q, k]`` and lists of passage ids.
+
+        Rows where faiss found fewer than ``k`` results are shorter (their scores are ``-inf``).
+        """
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        if queries.ndim != 2 or queries.shape[1] != self.dim:
+            raise SelfRagError(f"query vectors have shape {queries.shape}; index dimension is "
+                               f"{self.dim}")
+        k = min(k, len(self))
+        scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
+        hits: list[list[str]] = []
+        for start in range(0, len(queries), batch_size):
+            s, rows = self.index.search(queries[start:start + batch_size], k)
+            for i, row in enumerate(rows):
+                found = row[row >= 0]
+                scores[start + i, :len(found)] = s[i, :len(found)]
+                hits.append([self.ids[int(r)] for r in found])
+        return scores, hits
+
+    def to_gpu(self) -> None:
+        """Move the index to all visible GPUs when faiss was built with GPU support."""
+        if not hasattr(faiss, "StandardGpuResources") or faiss.get_num_gpus() == 0:
+            logger.info("no GPU faiss available; searching on CPU")
+            return
+        try:
+            self.index = faiss.index_cpu_to_all_gpus(self.index)
+        except RuntimeError as err:  # e.g. HNSW has no GPU version
+            logger.warning("keeping the index on CPU: %s", str(err).strip().splitlines()[-1])
+
+    def save(self, folder: str | os.PathLike) -> None:
+        """Write the index folder atomically (a complete folder or none)."""
+        folder = Path(folder)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+        try:
+            index = self.index
+            if hasattr(faiss, "index_gpu_to_cpu") and faiss.get_num_gpus() > 0:
+                try:
+                    index = faiss.index_gpu_to_cpu(index)
+                except RuntimeError:
+                    pass  # already a CPU index
+            faiss.write_index(index, str(tmp / INDEX_FILE))
+            ids_file = self.ids.save(tmp)
+            write_json_atomic(tmp / META_FILE, {**self.meta, "count": len(self),
+                                                "ids_file": ids_file}, indent=1)
+            old = None
+            if folder.exists():
+                old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old.", dir=folder.parent))
+                os.replace(folder, old / folder.name)
+            os.replace(tmp, folder)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike, encoder: dict | None = None,
+             search_params: str | None = None) -> "PassageIndex":
+        """Read a saved index folder and check it against the querying encoder.
+
+        Args:
+            folder: the folder written by :meth:`save`.
+            encoder: ``{name, dim, pooling, normalize}`` of the query encoder; when given, the
+                stored encoder must match (a mismatch means meaningless scores).
+            search_params: override the stored faiss search parameters.
+
+        Raises:
+            InputError: missing/corrupt files, count mismatch, encoder or dimension mismatch.
+        """
+        folder = Path(folder)
+        meta_path = folder / META_FILE
+        if not meta_path.is_file():
+            raise InputError(meta_path, "index metadata not found (not a saved index folder)")
+        try:
+            meta = json.loads(meta_path.read_text())
+        except json.JSONDecodeError as err:
+            raise InputError(meta_path, f"malformed JSON: {err.msg}", line=err.lineno) from None
+        if meta.get("format") != FORMAT:
+            raise InputError(meta_path, f"unknown index format {meta.get('format')!r}",
+                             field="format")
+        if encoder is not None:
+            _check_encoder(meta_path, meta.get("encoder", {}), encoder)
+        try:
+            index = faiss.read_index(str(folder / INDEX_FILE))
+        except RuntimeError as err:
+            raise InputError(folder / INDEX_FILE, f"cannot read faiss index: "
+                             f"{str(err).strip().splitlines()[-1]}") from None
+        ids_path = folder / meta.get("ids_file", "ids.json")
+        if not ids_path.is_file():
+            raise InputError(ids_path, "index ids file not found")
+        ids = IdMap.load(ids_path)
+        if not (len(ids) == index.ntotal == meta.get("count")):
+            raise InputError(meta_path, f"index holds {index.ntotal} vectors, {ids_path.name} "
+                             f"{len(ids)} ids, metadata says {meta.get('count')}", field="count")
+        if index.d != meta.get("dim"):
+            raise InputError(meta_path, f"faiss index dimension {index.d} != {meta.get('dim')}",
+                             field="dim")
+        loaded = cls(index, ids, meta)
+        loaded.set_search_params(meta.get("search_params", "") if search_params is None
+                                 else search_params)
+        return loaded
+
+
+def _check_encoder(meta_path: Path, stored: dict, encoder: dict) -> None:
+    if stored.get("dim") != encoder.get("dim"):
+        raise InputError(meta_path, f"index was built with {stored.get('dim')}-d vectors from "
+                         f"{stored.get('name')!r}; the query encoder {encoder.get('name')!r} is "
+                         f"{encoder.get('dim')}-d", field="encoder.dim")
+    for key in ("name", "pooling", "normalize"):
+        if stored.get(key) != encoder.get(key):
+            raise InputError(meta_path, f"index was built with encoder {key}="
+                             f"{stored.get(key)!r}, but queries use {encoder.get(key)!r}; "
+                             "rebuild the index with the same encoder", field=f"encoder.{key}")
+
+
+def build_from_shards(shards: Iterable[EmbeddingShard], factory: str = "Flat",
+                      encoder: dict | None = None, chunk_size: int = 1_000_000,
+                      train_size: int = DEFAULT_TRAIN_SIZE, search_params: str = "",
+                      seed: int = 0) -> PassageIndex:
+    """Build an index from embedding shards (checked to agree with ``encoder`` when given).
+
+    Indexes that need training are trained on up to ``train_size`` vectors drawn uniformly from
+    all shards; vectors are then added shard by shard in chunks of ``chunk_size``.
+
+    Raises:
+        InputError: a shard's recorded encoder or dimension differs from ``encoder``.
+    """
+    shards = list(shards)
+    if not shards:
+        raise SelfRagError("no embedding shards to index")
+    dim = shards[0].vectors.shape[1]
+    if encoder is not None:
+        if dim != encoder.get("dim"):
+            raise InputError(shards[0].path, f"embeddings are {dim}-d but encoder "
+                             f"{encoder.get('name')!r} is {encoder.get('dim')}-d", field="dim")
+        for shard in shards:
+            if shard.meta.get("encoder"):
+                _check_encoder(shard.path.with_suffix(".json"), shard.meta["encoder"], encoder)
+    _check_unique_ids(shards)
+    index = PassageIndex.create(dim, factory, encoder, search_params)
+    total = sum(len(s.ids) for s in shards)
+    if not index.index.is_trained:
+        rng = np.random.default_rng(seed)
+        take = np.sort(rng.choice(total, size=min(train_size, total), replace=False))
+        sample, offset = [], 0
+        for shard in shards:
+            local = take[(take >= offset) & (take < offset + len(shard.ids))] - offset
+            sample.append(np.asarray(shard.vectors[local], dtype=np.float32))
+            offset += len(shard.ids)
+        index.train(np.concatenate(sample))
+    bar = tqdm(total=total, desc="indexing", unit="vec")
+    for shard in shards:
+        for start in range(0, len(shard.ids), chunk_size):
+            end = start + chunk_size
+            index.add(shard.ids[start:end], np.asarray(shard.vectors[start:end]), chunk_size)
+            bar.update(len(shard.ids[start:end]))
+    bar.close()
+    index.set_search_params(search_params)
+    return index
+
+
+def _check_unique_ids(shards: list[EmbeddingShard]) -> None:
+    """A passage id may occur in one row of one shard only."""
+    all_ids = np.concatenate([np.asarray(s.ids, dtype=str) for s in shards])
+    unique, first, counts = np.unique(all_ids, return_index=True, return_counts=True)
+    if len(unique) == len(all_ids):
+        return
+    dup = unique[np.argmax(counts > 1)]
+    rows = np.flatnonzero(all_ids == dup)
+    bounds = np.cumsum([len(s.ids) for s in shards])
+    where = [f"{shards[int(np.searchsorted(bounds, r, side='right'))].path.name}" for r in rows[:2]]
+    raise InputError(shards[int(np.searchsorted(bounds, rows[1], side="right"))].path,
+                     f"duplicate passage id {dup!r} (in {where[0]} and {where[1]})", field="ids")
