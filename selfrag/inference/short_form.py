@@ -117,7 +117,7 @@ class ShortFormEngine:
         grouped: list[list[tuple[dict | None, Generation]]] = [[] for _ in queries]
         for (index, passage), generation in zip(owners, generations):
             grouped[index].append((passage, generation))
-        return [self._select(group, probabilities[i], initial[i]) for i, group in enumerate(grouped)]
+        return [self.select_answer(group, probabilities[i], initial[i]) for i, group in enumerate(grouped)]
 
     # -- step 1: retrieve or not -------------------------------------------------------------
     def _decide(self, queries, progress):
@@ -156,7 +156,9 @@ class ShortFormEngine:
     def _strip(self, text: str) -> str:
         return strip_control_tokens(text, self.config.faithful, self._extra_strip)
 
-    def _select(self, group, probability, initial) -> ShortFormResult:
+    def select_answer(self, group, probability, initial=None) -> ShortFormResult:
+        """Pick the answer of one query from its (passage, generation) pairs (spec §4.5); a
+        passage of ``None`` marks the single [No Retrieval] continuation."""
         cfg = self.config
         if group[0][0] is None:  # no retrieval: the [No Retrieval] continuation is the answer
             text = group[0][1].text

@@ -1,0 +1,98 @@
+"""Benchmark: the batched short-form engine against an original-style per-query loop.
+
+The original (spec §4.3) handles one query at a time: a full-length initial generation from the
+plain prompt (batch 1), then one call with the query's K evidence prompts (batch K), or a
+[No Retrieval] generation. This script runs exactly that loop and the batched engine on the same
+model, inputs and decision rule, checks that both give the same decisions and predictions, and
+prints queries per second of each and their ratio.
+
+    python scripts/bench_short_form.py --model_name smollm2-135m --n_queries 50 --ndocs 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from selfrag.evaluation.tasks import load_short_form_examples  # noqa: E402
+from selfrag.inference.scoring import CritiqueWeights, retrieval_probability  # noqa: E402
+from selfrag.inference.short_form import ShortFormConfig, ShortFormEngine, ShortFormQuery  # noqa: E402
+from selfrag.lm.base import GenerationRequest  # noqa: E402
+from selfrag.lm.hf import HFLanguageModel  # noqa: E402
+from selfrag.prompts import format_evidence  # noqa: E402
+from selfrag.tokens import NO_RETRIEVAL  # noqa: E402
+
+
+def original_style(engine: ShortFormEngine, lm: HFLanguageModel, queries, ndocs: int):
+    """One query at a time, 1 + K generations each, as the original script does."""
+    config, results = engine.config, []
+    request = GenerationRequest(config.max_new_tokens, control_ids=engine.control_ids)
+    lm.batch_size = ndocs  # the original sends a query's K passages as one batch
+    for query in queries:
+        probability = None
+        retrieve = config.mode == "always_retrieve"
+        if config.mode == "adaptive_retrieval":
+            first = lm.generate([query.prompt], request)[0]  # full-length initial pass
+            probability = retrieval_probability(first.control_logprobs[0])
+            retrieve = probability > config.threshold
+        if retrieve:
+            generations = lm.generate([query.prompt + format_evidence(p) for p in query.passages], request)
+            group = list(zip(query.passages, generations))
+        else:
+            group = [(None, lm.generate([query.prompt + NO_RETRIEVAL], request)[0])]
+        results.append(engine.select_answer(group, probability))
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model_name", default="smollm2-135m", help="model or offline alias")
+    parser.add_argument("--input_file", default="eval_data/popqa_longtail_w_gs.head100.jsonl")
+    parser.add_argument("--n_queries", type=int, default=50, help="queries to run")
+    parser.add_argument("--ndocs", type=int, default=10, help="passages per query")
+    parser.add_argument("--max_new_tokens", type=int, default=15, help="the original's default")
+    parser.add_argument("--threshold", type=float, default=0.2, help="adaptive threshold")
+    parser.add_argument("--mode", default="adaptive_retrieval", help="retrieval mode")
+    parser.add_argument("--batch_size", type=int, default=32, help="batched engine's batch size")
+    args = parser.parse_args()
+
+    examples = load_short_form_examples(args.input_file, None, args.ndocs)[: args.n_queries]
+    queries = [ShortFormQuery(e.prompt, e.passages) for e in examples]
+    lm = HFLanguageModel(args.model_name, device="cpu", batch_size=args.batch_size)
+    config = ShortFormConfig(mode=args.mode, threshold=args.threshold,
+                             max_new_tokens=args.max_new_tokens,
+                             weights=CritiqueWeights(1.0, 1.0, 0.5, use_seqscore=True))
+    engine = ShortFormEngine(lm, config)
+    lm.generate(["warm up"], GenerationRequest(2))
+
+    start = time.perf_counter()
+    batched = engine.run(queries, progress=True)
+    batched_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    looped = original_style(engine, lm, queries, args.ndocs)
+    looped_seconds = time.perf_counter() - start
+
+    same_decisions = [a.retrieved == b.retrieved for a, b in zip(batched, looped)]
+    same_predictions = [a.prediction == b.prediction for a, b in zip(batched, looped)]
+    n = len(queries)
+    print(f"model {args.model_name}, {n} queries x {args.ndocs} passages, max_new_tokens "
+          f"{args.max_new_tokens}, mode {args.mode}, threshold {args.threshold}, "
+          f"retrieval frequency {sum(r.retrieved for r in batched) / n:.2f}")
+    print(f"batched engine     : {batched_seconds:8.1f} s  {n / batched_seconds:6.3f} queries/s")
+    print(f"original-style loop: {looped_seconds:8.1f} s  {n / looped_seconds:6.3f} queries/s")
+    print(f"speed-up           : {looped_seconds / batched_seconds:.2f}x")
+    print(f"identical decisions: {sum(same_decisions)}/{n}, identical predictions: "
+          f"{sum(same_predictions)}/{n}")
+    for i, (a, b) in enumerate(zip(batched, looped)):
+        if a.prediction != b.prediction:
+            print(f"  query {i}: batched {a.prediction!r} vs loop {b.prediction!r}")
+    if not all(same_decisions) or not all(same_predictions):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""The main job in one command: Self-RAG answers a few questions and shows its reflection.
+
+    python -m selfrag.demo                       # offline default model, CPU
+    python -m selfrag.demo --model_name selfrag/selfrag_llama2_7b --device cuda
+
+For every question it prints the retrieval decision ``p([Retrieval])`` and, for each passage it
+read, the continuation with its reflection tokens and the critique scores, then the answer.
+The offline default (SmolLM2-135M-Instruct with the reflection tokens added) is NOT
+Self-RAG-trained: its reflection tokens carry no learned meaning, so its decisions and scores only
+show the machinery at work. Real answers need a Self-RAG checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import textwrap
+from pathlib import Path
+
+from selfrag.inference.scoring import CritiqueWeights
+from selfrag.inference.short_form import ShortFormConfig, ShortFormEngine, ShortFormQuery, ShortFormResult
+from selfrag.models import DEFAULT_MODEL
+from selfrag.prompts import format_prompt
+
+POPQA_FILE = Path(__file__).resolve().parents[1] / "eval_data" / "popqa_longtail_w_gs.head100.jsonl"
+
+# Example queries of the original README's quick start; the passages are our own words.
+SEED_QUERIES = [
+    ("Leave odd one out: twitter, instagram, whatsapp.", []),
+    ("Can you tell me the difference between llamas and alpacas?", [{
+        "title": "Alpaca",
+        "text": "The alpaca is a domesticated South American camelid. It looks much like a llama "
+                "but is clearly smaller, and where llamas were bred to carry loads, alpacas were "
+                "bred for their soft fleece.",
+    }]),
+    ("What is overfitting in machine learning?", [{
+        "title": "Overfitting",
+        "text": "In statistics and machine learning, overfitting is when a model fits its training "
+                "data so closely, noise included, that it predicts new data poorly.",
+    }]),
+]
+
+
+def popqa_queries(count: int, ndocs: int) -> list[tuple[str, list[dict], list[str]]]:
+    rows = [json.loads(line) for line in POPQA_FILE.open(encoding="utf-8")][:count]
+    return [(r["question"], r["ctxs"][:ndocs], r["answers"]) for r in rows]
+
+
+def show(question: str, result: ShortFormResult, threshold: float,
+         golds: list[str] | None = None) -> None:
+    print("=" * 100)
+    print(f"Q: {question}")
+    if result.retrieval_probability is not None:
+        wants = result.retrieval_probability > threshold
+        verdict = ("retrieve" if result.retrieved else
+                   "would retrieve, but no passages are at hand" if wants else "no retrieval")
+        print(f"   p([Retrieval]) / (p([Retrieval]) + p([No Retrieval])) at the first token: "
+              f"{result.retrieval_probability:.3f} -> {verdict}")
+    if not result.retrieved:
+        print(f"   [No Retrieval] continuation: {result.no_retrieval!r}")
+    for number, candidate in enumerate(result.candidates):
+        s = candidate.scores
+        print(f"   passage {number} ({candidate.ctx.get('title', '')}):")
+        print(textwrap.indent(textwrap.fill(repr(candidate.pred), 94), "      "))
+        print(f"      IsRel {s['relevance']:.3f}  IsSup {s['support']:.3f}  IsUse {s['utility']:+.3f}"
+              f"  exp(mean logprob) {2.718281828 ** s['mean_logprob']:.3f}  -> score {s['final']:.3f}")
+    print(f"A: {result.prediction.strip()!r}" + (f"   (gold: {golds[:3]})" if golds else ""))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model_name", default=DEFAULT_MODEL, help="model id, folder or offline alias")
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
+    parser.add_argument("--n_popqa", type=int, default=5, help="bundled PopQA questions to add")
+    parser.add_argument("--ndocs", type=int, default=3, help="passages per PopQA question")
+    parser.add_argument("--max_new_tokens", type=int, default=40, help="tokens per continuation")
+    parser.add_argument("--threshold", type=float, default=0.2, help="adaptive retrieval threshold")
+    args = parser.parse_args(argv)
+
+    from selfrag.lm.hf import HFLanguageModel
+
+    if args.model_name == DEFAULT_MODEL:
+        print("Offline default model: SmolLM2-135M-Instruct with the 15 reflection tokens added. It is")
+        print("NOT Self-RAG-trained, so its reflection tokens are untrained: the decisions and scores")
+        print("below show the machinery, not Self-RAG's quality (use a Self-RAG checkpoint for that).\n")
+    lm = HFLanguageModel(args.model_name, device=args.device, batch_size=16)
+    config = ShortFormConfig(threshold=args.threshold, max_new_tokens=args.max_new_tokens,
+                             weights=CritiqueWeights(1.0, 1.0, 0.5, use_seqscore=True))
+    items = [(q, p, None) for q, p in SEED_QUERIES] + popqa_queries(args.n_popqa, args.ndocs)
+    queries = [ShortFormQuery(format_prompt(q), passages) for q, passages, _ in items]
+    results = ShortFormEngine(lm, config).run(queries, progress=True)
+    for (question, _, golds), result in zip(items, results):
+        show(question, result, args.threshold, golds)
+
+
+if __name__ == "__main__":
+    main()
