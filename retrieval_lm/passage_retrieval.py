@@ -57,7 +57,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help='faiss index_factory string, e.g. "Flat", "IVF4096,PQ64", '
                         '"OPQ96_768,IVF1024,PQ96x4fsr,Refine(PQ96)" (ignored with --n_subquantizers)')
     p.add_argument("--search_params", default="",
-                   help='faiss search parameters, e.g. "nprobe=32,k_factor=8"')
+                   help='faiss search parameters, e.g. "nprobe=32,k_factor_rf=8"')
     p.add_argument("--index_dir", default=None,
                    help="folder of the saved index (default: next to the embeddings)")
     p.add_argument("--allow_pickle_embeddings", action="store_true",

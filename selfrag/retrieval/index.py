@@ -137,7 +137,7 @@ class PassageIndex:
         self.ids.extend(ids)
 
     def set_search_params(self, params: str) -> None:
-        """Apply faiss search parameters such as ``"nprobe=32,k_factor=4"`` or ``"efSearch=128"``."""
+        """Apply faiss search parameters such as ``"nprobe=32,k_factor_rf=4"`` or ``"efSearch=128"``."""
         if params:
             try:
                 faiss.ParameterSpace().set_index_parameters(self.index, params)
@@ -312,10 +312,10 @@ def build_from_shards(shards: Iterable[EmbeddingShard], factory: str = "Flat",
 def _check_unique_ids(shards: list[EmbeddingShard]) -> None:
     """A passage id may occur in one row of one shard only."""
     all_ids = np.concatenate([np.asarray(s.ids, dtype=str) for s in shards])
-    unique, first, counts = np.unique(all_ids, return_index=True, return_counts=True)
+    unique, counts = np.unique(all_ids, return_counts=True)
     if len(unique) == len(all_ids):
         return
-    dup = unique[np.argmax(counts > 1)]
+    dup = str(unique[np.argmax(counts > 1)])
     rows = np.flatnonzero(all_ids == dup)
     bounds = np.cumsum([len(s.ids) for s in shards])
     where = [f"{shards[int(np.searchsorted(bounds, r, side='right'))].path.name}" for r in rows[:2]]
