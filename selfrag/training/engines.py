@@ -74,7 +74,10 @@ class AccelerateEngine:
             ds_config["train_batch_size"] = (ds_config["train_micro_batch_size_per_gpu"]
                                              * self.accelerator.gradient_accumulation_steps
                                              * self.world_size)
-        return self.accelerator.prepare(model, optimizer, loader)
+        model, optimizer, loader = self.accelerator.prepare(model, optimizer, loader)
+        if self.uses_deepspeed:
+            logger.info("DeepSpeed: %s", zero_report(model, self.rank))
+        return model, optimizer, loader
 
     def accumulate(self, model, end_of_epoch: bool):
         return self.accelerator.accumulate(model)
@@ -182,7 +185,8 @@ class FSDP2Engine:
         for block in blocks:
             fully_shard(block, **kwargs)
         fully_shard(model, **kwargs)
-        logger.info("FSDP2: %d blocks sharded over %d ranks", len(blocks), self.world_size)
+        logger.info("FSDP2: %d blocks sharded over %d ranks; %s", len(blocks), self.world_size,
+                    sharding_report(model, self.rank))
         return model
 
     def prepare(self, model, optimizer, loader, micro_batch_size: int):
@@ -252,6 +256,39 @@ class FSDP2Engine:
 
         if dist.is_initialized():
             dist.destroy_process_group()
+
+
+def sharding_report(model, rank: int) -> str:
+    """One line telling what this rank really holds (DTensor shards vs full parameters)."""
+    from torch.distributed.tensor import DTensor
+
+    local = full = 0
+    dtensors = 0
+    for param in model.parameters():
+        full += param.numel()
+        if isinstance(param, DTensor):
+            dtensors += 1
+            local += param.to_local().numel()
+        else:
+            local += param.numel()
+    weight = model.get_input_embeddings().weight
+    local_shape = tuple(weight.to_local().shape) if isinstance(weight, DTensor) else tuple(weight.shape)
+    return (f"rank {rank} holds {local}/{full} parameter values ({100 * local / max(full, 1):.1f}%), "
+            f"{dtensors} DTensor parameters, input embedding {type(weight).__name__} local shape "
+            f"{list(local_shape)} of {list(weight.shape)}")
+
+
+def zero_report(model, rank: int) -> str:
+    """One line telling how much of the parameters this rank holds under ZeRO-3 partitioning."""
+    local = full = 0
+    for param in model.parameters():
+        if hasattr(param, "ds_tensor"):
+            full += param.ds_numel
+            local += param.ds_tensor.numel()
+        else:
+            full += param.numel()
+            local += param.numel()
+    return (f"rank {rank} holds {local}/{full} parameter values ({100 * local / max(full, 1):.1f}%)")
 
 
 def _inner(optimizer):

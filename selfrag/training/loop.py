@@ -14,6 +14,7 @@ import math
 import os
 import shutil
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -115,8 +116,10 @@ def train(engine, model, tokenizer, dataset, config: TrainConfig) -> dict:
     global_step, start_epoch, skip = 0, 0, 0
     if config.resume_from_checkpoint:
         global_step, start_epoch, skip = _resume(engine, model, optimizer, config, out)
-        for _ in range(global_step):
-            scheduler.step()
+        with warnings.catch_warnings():  # fast-forwarding the schedule, no optimizer step
+            warnings.simplefilter("ignore", UserWarning)
+            for _ in range(global_step):
+                scheduler.step()
     if engine.is_main:
         out.mkdir(parents=True, exist_ok=True)
         logger.info("training: %d examples, %d micro-batches/epoch/rank, %d ranks, %d steps "
