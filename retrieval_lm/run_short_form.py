@@ -74,7 +74,35 @@ def build_parser() -> argparse.ArgumentParser:
                    help="queries per engine call and per resume checkpoint")
     p.add_argument("--faithful", action="store_true",
                    help="reproduce the original's decisions and raw answers (see README)")
+    # Online retrieval (ours): the records' ctxs are ignored and passages are searched only for
+    # queries that decide to retrieve.
+    p.add_argument("--passages", type=str, default=None,
+                   help="online retrieval: passage file (DPR TSV or JSONL) of the index")
+    p.add_argument("--passages_embeddings", type=str, default=None,
+                   help="online retrieval: glob of the embedding shards of --passages")
+    p.add_argument("--retriever_model", type=str, default=None,
+                   help="online retrieval: query encoder (default: the offline MiniLM)")
+    p.add_argument("--demo_retriever", action="store_true",
+                   help="online retrieval from the bundled demo corpus (built once, offline)")
     return p
+
+
+def build_retriever(args):
+    """A Retriever from the online-retrieval flags, or None when none is asked for."""
+    if args.demo_retriever:
+        from selfrag.retrieval.demo import load_demo_retriever
+
+        return load_demo_retriever()
+    if not args.passages:
+        return None
+    from selfrag.retrieval.encoder import DEFAULT_ENCODER
+    from selfrag.retrieval.retriever import Retriever
+
+    retriever = Retriever({})
+    retriever.setup_retriever_demo(args.retriever_model or DEFAULT_ENCODER, args.passages,
+                                   args.passages_embeddings, n_docs=args.ndocs,
+                                   save_or_load_index=True)
+    return retriever
 
 
 def check_args(args) -> None:
@@ -86,6 +114,8 @@ def check_args(args) -> None:
         raise flag_error("--threshold", "is a probability ratio in [0, 1]")
     if args.batch_size < 1 or args.chunk_size < 1:
         raise flag_error("--batch_size/--chunk_size", "must be at least 1")
+    if bool(args.passages) != bool(args.passages_embeddings):
+        raise flag_error("--passages/--passages_embeddings", "give both for online retrieval")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -101,7 +131,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     run = ShortFormRun(args.input_file, args.output_file, config, ndocs=args.ndocs,
                        metric=args.metric, chunk_size=args.chunk_size)
-    examples = load_run_examples(run)  # validates the whole file before the model loads
+    online = bool(args.passages or args.demo_retriever)
+    examples = load_run_examples(run, online)  # validates the whole file before the model loads
 
     import torch
 
@@ -113,7 +144,7 @@ def main(argv: list[str] | None = None) -> None:
                  batch_size=args.batch_size, world_size=args.world_size,
                  download_dir=args.download_dir, tokenizer_path=args.tokenizer_path)
     fingerprint = {k: v for k, v in vars(args).items() if k not in ("output_file", "device")}
-    output = run_short_form(run, lm, examples, fingerprint)
+    output = run_short_form(run, lm, examples, fingerprint, retriever=build_retriever(args))
     if output["metric_mean"] is not None:
         print(f"{args.metric}: {output['metric_mean']:.4f}")
     print(f"Retrieval Frequencies: {output['retrieval_frequency']:.4f}")

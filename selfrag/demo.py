@@ -1,6 +1,6 @@
 """The main job in one command: Self-RAG answers a few questions and shows its reflection.
 
-    python -m selfrag.demo                       # offline default model, CPU
+    python -m selfrag.demo                       # offline default model, CPU, demo retriever
     python -m selfrag.demo --model_name selfrag/selfrag_llama2_7b --device cuda
 
 For every question it prints the retrieval decision ``p([Retrieval])`` and, for each passage it
@@ -75,6 +75,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ndocs", type=int, default=3, help="passages per PopQA question")
     parser.add_argument("--max_new_tokens", type=int, default=40, help="tokens per continuation")
     parser.add_argument("--threshold", type=float, default=0.2, help="adaptive retrieval threshold")
+    parser.add_argument("--no_retriever", action="store_true",
+                        help="do not search the bundled demo corpus for questions without passages")
     args = parser.parse_args(argv)
 
     from selfrag.lm.hf import HFLanguageModel
@@ -87,8 +89,15 @@ def main(argv: list[str] | None = None) -> None:
     config = ShortFormConfig(threshold=args.threshold, max_new_tokens=args.max_new_tokens,
                              weights=CritiqueWeights(1.0, 1.0, 0.5, use_seqscore=True))
     items = [(q, p, None) for q, p in SEED_QUERIES] + popqa_queries(args.n_popqa, args.ndocs)
-    queries = [ShortFormQuery(format_prompt(q), passages) for q, passages, _ in items]
-    results = ShortFormEngine(lm, config).run(queries, progress=True)
+    queries = [ShortFormQuery(format_prompt(q), passages, q) for q, passages, _ in items]
+    retriever = None
+    if not args.no_retriever:
+        from selfrag.retrieval.demo import load_demo_retriever
+
+        print("Questions without passages search the bundled demo corpus (eval_data/corpus).\n")
+        retriever = load_demo_retriever()
+    results = ShortFormEngine(lm, config, retriever=retriever, n_docs=args.ndocs).run(
+        queries, progress=True)
     for (question, _, golds), result in zip(items, results):
         show(question, result, args.threshold, golds)
 

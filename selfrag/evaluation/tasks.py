@@ -26,6 +26,7 @@ def canonical_task(task: str | None) -> str | None:
 @dataclass
 class ShortFormExample:
     line: int
+    question: str
     instruction: str
     prompt: str
     answers: list[str] | None
@@ -84,9 +85,12 @@ def _passages(path, line, item, ndocs, need_passages) -> list[dict]:
 
 
 def load_short_form_examples(path: str | Path, task: str | None, ndocs: int,
-                             need_passages: bool = True,
-                             faithful: bool = False) -> list[ShortFormExample]:
+                             need_passages: bool = True, faithful: bool = False,
+                             use_ctxs: bool = True) -> list[ShortFormExample]:
     """Read a short-form input file into prompts, gold answers and up to ``ndocs`` passages.
+
+    ``need_passages``: every record must carry at least ``ndocs`` passages (retrieval on, no
+    retriever). ``use_ctxs=False`` ignores the records' passages (a retriever supplies them).
 
     Raises:
         InputError: naming the file, line and field of the first problem found.
@@ -98,9 +102,9 @@ def load_short_form_examples(path: str | Path, task: str | None, ndocs: int,
         choices = _choices(path, line, item) if task == "arc_c" else None
         instruction = short_form_instruction(question, task, choices, faithful)
         examples.append(ShortFormExample(
-            line=line, instruction=instruction, prompt=format_prompt(instruction),
+            line=line, question=question, instruction=instruction, prompt=format_prompt(instruction),
             answers=_answers(path, line, item, task, faithful),
-            passages=_passages(path, line, item, ndocs, need_passages),
+            passages=_passages(path, line, item, ndocs, need_passages) if use_ctxs else [],
         ))
     if not examples:
         raise InputError(path, "no records")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Protocol
 
 from selfrag.inference.answers import CLOSED_SET_TASKS, aggregate_closed_set, strip_control_tokens
 from selfrag.inference.scoring import (
@@ -56,10 +57,20 @@ class ShortFormConfig:
             raise ValueError("max_new_tokens must be at least 1")
 
 
+class PassageSearch(Protocol):
+    """What the engine needs from a retriever (e.g. :class:`selfrag.retrieval.retriever.Retriever`)."""
+
+    def search_batch(self, queries: list[str], n_docs: int) -> list[list[dict]]: ...
+
+
 @dataclass
 class ShortFormQuery:
+    """One query: its generator prompt, its pre-retrieved passages (may be empty when a
+    retriever is configured) and the text to search with (the question)."""
+
     prompt: str
     passages: Sequence[dict] = ()
+    question: str = ""
 
 
 @dataclass
@@ -95,8 +106,21 @@ class ShortFormResult:
 
 
 class ShortFormEngine:
-    def __init__(self, lm: LanguageModel, config: ShortFormConfig):
+    """Batched short-form inference.
+
+    Args:
+        lm: any backend.
+        config: decision, scoring and answer settings.
+        retriever: optional; queries without passages that decide to retrieve get the top
+            ``n_docs`` passages for their question, searched in one batch. Only those queries
+            are searched: adaptive retrieval saves retrieval work too.
+        n_docs: passages retrieved per query.
+    """
+
+    def __init__(self, lm: LanguageModel, config: ShortFormConfig,
+                 retriever: PassageSearch | None = None, n_docs: int = 10):
         self.lm, self.config = lm, config
+        self.retriever, self.n_docs = retriever, n_docs
         self.ids = reflection_token_ids(lm.tokenizer)
         self.control_ids = tuple(self.ids.all_ids)
         eos = getattr(lm.tokenizer, "eos_token", None)
@@ -104,11 +128,12 @@ class ShortFormEngine:
 
     def run(self, queries: Sequence[ShortFormQuery], progress: bool = False) -> list[ShortFormResult]:
         decisions, probabilities, initial = self._decide(queries, progress)
+        passages = self._passages(queries, decisions)
         prompts, owners = [], []
         for index, (query, retrieve) in enumerate(zip(queries, decisions)):
             if retrieve:
-                prompts += [query.prompt + format_evidence(p) for p in query.passages]
-                owners += [(index, p) for p in query.passages]
+                prompts += [query.prompt + format_evidence(p) for p in passages[index]]
+                owners += [(index, p) for p in passages[index]]
             else:
                 prompts.append(query.prompt + NO_RETRIEVAL)
                 owners.append((index, None))
@@ -119,6 +144,19 @@ class ShortFormEngine:
             grouped[index].append((passage, generation))
         return [self.select_answer(group, probabilities[i], initial[i]) for i, group in enumerate(grouped)]
 
+    def _passages(self, queries, decisions) -> list[Sequence[dict]]:
+        """Given passages, or retrieved ones for retrieving queries that have none."""
+        passages = [q.passages for q in queries]
+        missing = [i for i, (q, r) in enumerate(zip(queries, decisions)) if r and not q.passages]
+        if missing:
+            found = self.retriever.search_batch([queries[i].question for i in missing], self.n_docs)
+            for i, docs in zip(missing, found):
+                passages[i] = docs
+        return passages
+
+    def _can_retrieve(self, query: ShortFormQuery) -> bool:
+        return bool(query.passages) or (self.retriever is not None and bool(query.question))
+
     # -- step 1: retrieve or not -------------------------------------------------------------
     def _decide(self, queries, progress):
         n = len(queries)
@@ -126,7 +164,7 @@ class ShortFormEngine:
         probabilities: list[float | None] = [None] * n
         initial: list[str | None] = [None] * n
         if mode == "always_retrieve":
-            return [bool(q.passages) for q in queries], probabilities, initial
+            return [self._can_retrieve(q) for q in queries], probabilities, initial
         if mode == "no_retrieval" and not cfg.faithful:
             return [False] * n, probabilities, initial
         # Default: one step suffices for the decision. Faithful: the original's full initial pass.
@@ -141,7 +179,7 @@ class ShortFormEngine:
             probabilities[i] = retrieval_probability(row)
             if cfg.faithful:
                 initial[i] = generation.text
-            if mode == "no_retrieval" or not query.passages:
+            if mode == "no_retrieval" or not self._can_retrieve(query):
                 decisions.append(False)
             elif cfg.threshold is not None:
                 score = faithful_retrieval_ratio(row) if cfg.faithful else probabilities[i]

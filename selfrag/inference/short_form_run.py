@@ -16,7 +16,9 @@ from tqdm.auto import tqdm
 from selfrag.evaluation.metrics import get_metric
 from selfrag.evaluation.tasks import ShortFormExample, canonical_task, load_short_form_examples
 from selfrag.inference.answers import clean_prediction
-from selfrag.inference.short_form import ShortFormConfig, ShortFormEngine, ShortFormQuery, ShortFormResult
+from selfrag.inference.short_form import (
+    PassageSearch, ShortFormConfig, ShortFormEngine, ShortFormQuery, ShortFormResult,
+)
 from selfrag.io import write_json_atomic
 from selfrag.lm.base import LanguageModel
 from selfrag.resume import Journal
@@ -45,17 +47,22 @@ def original_results_dict(result: ShortFormResult) -> dict:
     return out
 
 
-def load_run_examples(run: ShortFormRun) -> list[ShortFormExample]:
+def load_run_examples(run: ShortFormRun, online_retrieval: bool = False) -> list[ShortFormExample]:
+    """Validate and load the input; with ``online_retrieval`` the records' ``ctxs`` are ignored."""
     get_metric(run.metric)  # fail early on an unknown metric
-    return load_short_form_examples(run.input_file, run.config.task, run.ndocs,
-                                    need_passages=run.config.mode != "no_retrieval",
-                                    faithful=run.config.faithful)
+    return load_short_form_examples(
+        run.input_file, run.config.task, run.ndocs,
+        need_passages=run.config.mode != "no_retrieval" and not online_retrieval,
+        faithful=run.config.faithful, use_ctxs=not online_retrieval)
 
 
 def run_short_form(run: ShortFormRun, lm: LanguageModel, examples: list[ShortFormExample],
-                   fingerprint: dict) -> dict:
-    """Run (or resume) the evaluation and write ``run.output_file``; returns the output dict."""
-    engine = ShortFormEngine(lm, run.config)
+                   fingerprint: dict, retriever: PassageSearch | None = None) -> dict:
+    """Run (or resume) the evaluation and write ``run.output_file``; returns the output dict.
+
+    With a ``retriever``, passages are searched online, only for queries that decide to retrieve.
+    """
+    engine = ShortFormEngine(lm, run.config, retriever=retriever, n_docs=run.ndocs)
     journal = Journal(run.output_file + ".partial", fingerprint)
     done = {unit["chunk"]: unit["results"] for unit in journal.load()}
     chunks = [list(range(s, min(s + run.chunk_size, len(examples))))
@@ -63,7 +70,8 @@ def run_short_form(run: ShortFormRun, lm: LanguageModel, examples: list[ShortFor
     with tqdm(total=len(examples), desc="queries", unit="q") as bar:
         for number, chunk in enumerate(chunks):
             if number not in done:
-                queries = [ShortFormQuery(examples[i].prompt, examples[i].passages) for i in chunk]
+                queries = [ShortFormQuery(examples[i].prompt, examples[i].passages,
+                                          examples[i].question) for i in chunk]
                 results = engine.run(queries, progress=True)
                 done[number] = [original_results_dict(r) | {"prediction": r.prediction}
                                 for r in results]

@@ -138,3 +138,25 @@ def test_a_query_without_passages_never_retrieves():
     (result,) = ShortFormEngine(lm, ShortFormConfig(threshold=0.2)).run(
         [ShortFormQuery(format_prompt("q1"), [])])
     assert not result.retrieved and result.prediction == " plain1"
+
+
+class FakeRetriever:
+    def __init__(self):
+        self.searched = []
+
+    def search_batch(self, queries, n_docs):
+        self.searched.append(list(queries))
+        return [[{"title": t, "text": f"{q} {t}"} for t in "AB"[:n_docs]] for q in queries]
+
+
+def test_online_retrieval_searches_only_for_queries_that_retrieve():
+    retriever = FakeRetriever()
+    lm = make_lm(DECISIONS, ANSWERS)
+    queries = [ShortFormQuery(format_prompt(q), [], question=q) for q in ("q1", "q2")]
+    engine = ShortFormEngine(lm, ShortFormConfig(threshold=0.2, weights=REL_ONLY),
+                             retriever=retriever, n_docs=2)
+    results = engine.run(queries)
+    assert retriever.searched == [["q1"]]  # q2 decided not to retrieve: no search at all
+    assert [r.retrieved for r in results] == [True, False]
+    assert results[0].prediction == " right"
+    assert [c.ctx["text"] for c in results[0].candidates] == ["q1 A", "q1 B"]
