@@ -92,7 +92,9 @@ def test_critic_readme_command_under_torchrun_shards_with_fsdp2(tiny_model_path,
     assert_reloads_and_generates(out)
 
 
-def test_deepspeed_zero3_two_processes_with_the_original_config(tiny_model_path, tmp_path):
+def test_deepspeed_zero3_two_processes_with_the_original_config(plain_tiny_model_path, tmp_path):
+    """The original GPU path on CPU; the base model lacks the reflection tokens, so they are
+    added to ZeRO-3-partitioned embeddings."""
     pytest.importorskip("deepspeed", reason="deepspeed not installed "
                         "(DS_BUILD_OPS=0 pip install -c constraints.txt deepspeed)")
     records = [{"instruction": f"What is item {i % 4}?",
@@ -104,7 +106,7 @@ def test_deepspeed_zero3_two_processes_with_the_original_config(tiny_model_path,
     command = [sys.executable, "-m", "accelerate.commands.launch", "--num_machines", "1",
                "--num_processes", "2", "--main_process_port", str(free_port()), "--use_deepspeed",
                "--deepspeed_config_file", "retrieval_lm/stage3_no_offloading_accelerate.conf",
-               "retrieval_lm/finetune.py", "--model_name_or_path", tiny_model_path,
+               "retrieval_lm/finetune.py", "--model_name_or_path", plain_tiny_model_path,
                "--use_special_tokens", "--train_file", str(data), "--max_seq_length", "64",
                "--per_device_train_batch_size", "2", "--gradient_accumulation_steps", "2",
                "--max_train_steps", "4", "--learning_rate", "5e-3", "--logging_steps", "1",
@@ -116,4 +118,32 @@ def test_deepspeed_zero3_two_processes_with_the_original_config(tiny_model_path,
     assert len(losses) == 4 and losses[-1] < losses[0]
     ranks = sorted(p.name for p in (out / "step_2").rglob("*zero_pp_rank_*optim_states*"))
     assert len(ranks) == 2, list((out / "step_2").rglob("*"))  # one optimizer partition per rank
+    assert "reflection tokens: 16 added to the tokenizer (49152 -> 49168)" in output
     assert_reloads_and_generates(out)
+
+
+def test_fsdp2_checkpoint_resumes_under_torchrun(tiny_model_path, tmp_path):
+    """A sharded (torch.distributed.checkpoint) critic checkpoint continues where it stopped."""
+    data = critic_data(tmp_path / "critic.json", n=16)
+
+    def command(out: Path, *extra: str) -> list[str]:
+        return [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+                f"--master_port={free_port()}", "data_creation/train_special_tokens.py",
+                "--model_name_or_path", tiny_model_path, "--data_path", data,
+                "--output_dir", str(out), "--per_device_train_batch_size", "2",
+                "--gradient_accumulation_steps", "1", "--learning_rate", "1e-3",
+                "--model_max_length", "128", "--logging_steps", "1", "--save_steps", "2",
+                "--lr_scheduler_type", "constant", "--fsdp", "full_shard auto_wrap", *extra]
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    launch(command(first, "--num_train_epochs", "1"), tmp_path)  # 16 / 2 ranks / 2 = 4 steps
+    assert (first / "checkpoint-2").is_dir() and (first / "checkpoint-4").is_dir()
+    output = launch(command(second, "--num_train_epochs", "2", "--resume_from_checkpoint",
+                            str(first / "checkpoint-2")), tmp_path)
+    assert "resumed from" in output
+    steps = [json.loads(x)["step"] for x in (second / "train_log.jsonl").read_text().splitlines()]
+    assert steps == [3, 4, 5, 6, 7, 8]
+    first_log = [json.loads(x)["loss"] for x in (first / "train_log.jsonl").read_text().splitlines()]
+    second_log = [json.loads(x)["loss"] for x in (second / "train_log.jsonl").read_text().splitlines()]
+    # Same weights, optimizer state, LR and data at steps 3-4: the same losses.
+    assert second_log[:2] == pytest.approx(first_log[2:4], rel=1e-4)

@@ -170,3 +170,29 @@ def test_tiny_launch_script_command_runs_on_cpu(tiny_model_path, train_file, tmp
             skip = True
     assert finetune.main(argv + ["--max_train_steps", "2"]) == 0
     assert (tmp_path / "script_out" / "config.json").is_file()
+
+
+def test_base_model_gets_reflection_tokens_and_a_pad_token(plain_tiny_model_path, train_file,
+                                                           tmp_path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from selfrag.tokens import reflection_token_ids
+
+    out = tmp_path / "from_base"
+    assert run(plain_tiny_model_path, train_file, out, "--max_train_steps", "2") == 0
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    model = AutoModelForCausalLM.from_pretrained(out)
+    assert len(tokenizer) == 49152 + 16 and tokenizer.pad_token == "<pad>"
+    assert model.get_input_embeddings().weight.shape[0] == len(tokenizer)
+    assert reflection_token_ids(tokenizer).all_ids == list(range(49152, 49167))
+
+
+def test_missing_pad_token_pads_with_eos_and_says_so(plain_tiny_model_path, train_file, tmp_path,
+                                                      caplog):
+    out = tmp_path / "no_pad"
+    argv = ["--model_name_or_path", plain_tiny_model_path, "--train_file", train_file,
+            "--max_seq_length", "64", "--per_device_train_batch_size", "4",
+            "--max_train_steps", "1", "--output_dir", str(out)]
+    with caplog.at_level("WARNING"):
+        assert finetune.main(argv) == 0
+    assert "no pad token: padding with eos" in caplog.text
