@@ -1,0 +1,105 @@
+"""Sweep the adaptive-retrieval threshold δ and plot accuracy and retrieval frequency (paper Fig. 3).
+
+The model runs twice in all (always retrieve, never retrieve); every threshold then reuses those
+outputs, giving the decisions and answers of separate ``run_short_form.py --threshold δ`` runs.
+
+CPU-sized example on the offline default model and a bundled file:
+
+    python scripts/threshold_sweep.py --model_name smollm2-135m \
+        --input_file eval_data/popqa_longtail_w_gs.head100.jsonl --ndocs 3 --max_new_tokens 20 \
+        --metric match --output_csv out/sweep_popqa.csv
+
+Writes the CSV (threshold, retrieval_frequency, metric, n), a PNG next to it (or
+``--output_png``) and, with ``--output_json``, every threshold's predictions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from selfrag.cli import flag_error, run_main  # noqa: E402
+from selfrag.evaluation.tasks import SHORT_FORM_TASKS, canonical_task  # noqa: E402
+from selfrag.inference.scoring import CritiqueWeights  # noqa: E402
+from selfrag.inference.short_form import ShortFormConfig  # noqa: E402
+from selfrag.inference.short_form_run import ShortFormRun, load_run_examples  # noqa: E402
+from selfrag.lm import BACKENDS  # noqa: E402
+
+DEFAULT_THRESHOLDS = [round(0.1 * i, 1) for i in range(11)]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model_name", type=str, required=True,
+                   help="HF id or folder of a Self-RAG model, or 'smollm2-135m' (offline default)")
+    p.add_argument("--input_file", type=str, required=True, help=".json list or JSONL of queries")
+    p.add_argument("--output_csv", type=str, required=True, help="per-threshold results (CSV)")
+    p.add_argument("--output_png", type=str, default=None, help="plot (default: CSV name + .png)")
+    p.add_argument("--output_json", type=str, default=None,
+                   help="optional: every threshold's predictions and retrieval decisions")
+    p.add_argument("--thresholds", type=float, nargs="+", default=DEFAULT_THRESHOLDS,
+                   help="thresholds δ to evaluate (default 0.0 0.1 ... 1.0)")
+    p.add_argument("--task", type=str, default=None, choices=SHORT_FORM_TASKS,
+                   help="fever/pubhealth and arc_c are closed-set; others (or none) are open QA")
+    p.add_argument("--device", type=str, default="cuda", help="cuda (falls back to cpu) or cpu")
+    p.add_argument("--max_new_tokens", type=int, default=15, help="tokens per continuation")
+    p.add_argument("--tokenizer_path", type=str, default=None, help="tokenizer, if not the model's")
+    p.add_argument("--download_dir", type=str, default=".cache", help="vLLM download folder")
+    p.add_argument("--ndocs", type=int, default=10, help="passages per query taken from ctxs")
+    p.add_argument("--world_size", type=int, default=1, help="vLLM tensor-parallel size")
+    p.add_argument("--dtype", type=str, default="half", help="half/bfloat16/float32 (CPU: float32)")
+    p.add_argument("--use_seqscore", action="store_true", help="add exp(mean token log-prob)")
+    p.add_argument("--use_groundness", "--use_grounding", dest="use_groundness",
+                   action="store_true", help="add the IsSup score")
+    p.add_argument("--use_utility", action="store_true", help="add the IsUse score")
+    p.add_argument("--w_rel", type=float, default=1.0, help="weight of IsRel")
+    p.add_argument("--w_sup", type=float, default=1.0, help="weight of IsSup")
+    p.add_argument("--w_use", type=float, default=1.0, help="weight of IsUse (paper: 0.5)")
+    p.add_argument("--metric", type=str, default="match", choices=["match", "accuracy", "em", "f1"],
+                   help="per-query metric against the gold answers")
+    p.add_argument("--backend", type=str, default="hf", choices=BACKENDS, help="LM backend")
+    p.add_argument("--batch_size", type=int, default=16, help="prompts per forward batch (hf)")
+    p.add_argument("--chunk_size", type=int, default=64, help="queries per resume checkpoint")
+    p.add_argument("--faithful", action="store_true",
+                   help="the released log-prob-ratio rule and raw answers (as run_short_form.py)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    if args.ndocs < 1 or args.max_new_tokens < 1:
+        raise flag_error("--ndocs/--max_new_tokens", "must be at least 1")
+    config = ShortFormConfig(
+        mode="adaptive_retrieval", max_new_tokens=args.max_new_tokens, task=args.task,
+        faithful=args.faithful,
+        weights=CritiqueWeights(args.w_rel, args.w_sup, args.w_use, use_support=args.use_groundness,
+                                use_utility=args.use_utility, use_seqscore=args.use_seqscore))
+    run = ShortFormRun(args.input_file, args.output_csv, config, ndocs=args.ndocs,
+                       metric=args.metric, chunk_size=args.chunk_size)
+    examples = load_run_examples(run)  # validates the whole file before the model loads
+
+    import torch
+
+    from selfrag.baselines.sweep_job import run_threshold_sweep
+    from selfrag.lm import load_lm
+
+    device = args.device if args.device != "cuda" or torch.cuda.is_available() else "cpu"
+    lm = load_lm(args.backend, args.model_name, device=device, dtype=args.dtype,
+                 batch_size=args.batch_size, world_size=args.world_size,
+                 download_dir=args.download_dir, tokenizer_path=args.tokenizer_path)
+    fingerprint = {k: v for k, v in vars(args).items()
+                   if k not in ("output_csv", "output_png", "output_json", "thresholds", "device")}
+    points = run_threshold_sweep(
+        run, lm, examples, sorted(set(args.thresholds)), fingerprint,
+        png=args.output_png or str(Path(args.output_csv).with_suffix(".png")),
+        json_path=args.output_json, title=f"{Path(args.input_file).stem} ({canonical_task(args.task) or 'qa'})")
+    for p in points:
+        value = "-" if p.metric_mean is None else f"{p.metric_mean:.4f}"
+        print(f"threshold {p.threshold:g}: retrieval {p.retrieval_frequency:.3f}, {args.metric} {value}")
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))
