@@ -20,6 +20,8 @@ COPIES = ("popqa_longtail_w_gs.head100.jsonl", "arc_challenge_processed.head100.
 PUBHEALTH_OUT = "health_claims_processed.head100.jsonl"
 PUBHEALTH_SIZE = 100
 PASSAGES_PER_CLAIM = 5
+ASQA_OUT, ASQA_SIZE, ASQA_DOCS = "asqa_dev.knowledge_docs.head20.json", 20, 5
+FACTSCORE_OUT, FACTSCORE_SIZE = "factscore_bio.head20.jsonl", 20
 
 
 def split_titled(strip: str, separator: str) -> dict:
@@ -56,7 +58,33 @@ def main() -> None:
             rows.append({"id": claim["idx"], "question": claim["question"],
                          "answers": claim["answers"], "ctxs": passages})
     (out / PUBHEALTH_OUT).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-    print(f"wrote {len(COPIES) + 1} files to {out}")
+    (out / ASQA_OUT).write_text(json.dumps(asqa_items(shared), ensure_ascii=False, indent=1) + "\n")
+    with (shared / "eval/factscore_bio.top10ctxs.jsonl").open() as source:
+        bios = [line for _, line in zip(range(FACTSCORE_SIZE), source)]
+    (out / FACTSCORE_OUT).write_text("".join(bios))
+    print(f"wrote {len(COPIES) + 3} files to {out}")
+
+
+def asqa_items(shared: Path) -> list[dict]:
+    """ASQA dev questions in ALCE's layout, ``docs`` = the Wikipedia passages the ASQA annotators
+    cited (oracle evidence, not GTR retrieval): the first questions with enough of them."""
+    items = []
+    for line in (shared / "eval/asqa_dev.jsonl").open():
+        record = json.loads(line)
+        docs, seen = [], set()
+        for annotation in record["annotations"]:
+            for knowledge in annotation.get("knowledge") or []:
+                if knowledge["content"].strip() and knowledge["content"] not in seen:
+                    seen.add(knowledge["content"])
+                    docs.append({"title": knowledge.get("wikipage") or "", "text": knowledge["content"].strip()})
+        if len(docs) >= ASQA_DOCS:
+            items.append({"question": record["question"], "sample_id": record["id"],
+                          "answer": record.get("nq_answer"), "qa_pairs": record["qa_pairs"],
+                          "annotations": record["annotations"], "wikipages": record.get("wikipages"),
+                          "docs": docs[:ASQA_DOCS]})
+        if len(items) == ASQA_SIZE:
+            return items
+    return items
 
 
 if __name__ == "__main__":

@@ -22,3 +22,112 @@ def run_main(main: Callable[[list[str] | None], object], argv: list[str] | None 
 
 def flag_error(flag: str, message: str) -> SelfRagError:
     return SelfRagError(f"{flag}: {message}")
+
+
+# -- flags shared by run_short_form.py and run_long_form_static.py (spec §4.1, §5.1) -----------
+def add_model_flags(p) -> None:
+    from selfrag.lm import BACKENDS
+
+    p.add_argument("--model_name", type=str, required=True,
+                   help="HF id or folder of a Self-RAG model, or 'smollm2-135m' (offline default)")
+    p.add_argument("--device", type=str, default="cuda",
+                   help="cuda (falls back to cpu when no GPU is present) or cpu")
+    p.add_argument("--tokenizer_path", type=str, default=None, help="tokenizer, if not the model's")
+    p.add_argument("--download_dir", type=str, default=".cache", help="vLLM download folder")
+    p.add_argument("--world_size", type=int, default=1, help="vLLM tensor-parallel size")
+    p.add_argument("--dtype", type=str, default="half", help="half/bfloat16/float32 (CPU: float32)")
+    p.add_argument("--backend", type=str, default="hf", choices=BACKENDS, help="LM backend (ours)")
+    p.add_argument("--batch_size", type=int, default=16, help="prompts per forward batch (ours, hf)")
+
+
+def add_inference_flags(p, max_depth: int = 2) -> None:
+    p.add_argument("--max_new_tokens", type=int, default=15, help="tokens per continuation")
+    p.add_argument("--ndocs", type=int, default=10, help="passages per query")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="adaptive retrieval: retrieve iff p(Ret)/(p(Ret)+p(NoRet)) > threshold")
+    p.add_argument("--use_seqscore", action="store_true", help="add exp(mean token log-prob)")
+    p.add_argument("--use_groundness", "--use_grounding", dest="use_groundness",
+                   action="store_true", help="add the IsSup score (both spellings accepted)")
+    p.add_argument("--use_utility", action="store_true", help="add the IsUse score")
+    p.add_argument("--beam_width", type=int, default=2, help="segment beam width (long form)")
+    p.add_argument("--max_depth", type=int, default=max_depth, help="segments per answer (long form)")
+    p.add_argument("--w_rel", type=float, default=1.0, help="weight of IsRel")
+    p.add_argument("--w_sup", type=float, default=1.0, help="weight of IsSup")
+    p.add_argument("--w_use", type=float, default=1.0, help="weight of IsUse (paper: 0.5)")
+    p.add_argument("--mode", type=str, default="adaptive_retrieval",
+                   choices=["adaptive_retrieval", "no_retrieval", "always_retrieve", "default"],
+                   help="'default' is the original's default string and means adaptive_retrieval")
+    p.add_argument("--chunk_size", type=int, default=64,
+                   help="queries per engine call and per resume checkpoint (ours)")
+    p.add_argument("--faithful", action="store_true",
+                   help="reproduce the original's decisions and quirks (see README)")
+    # Online retrieval (ours): searched passages replace the records' own.
+    p.add_argument("--passages", type=str, default=None,
+                   help="online retrieval: passage file (DPR TSV or JSONL) of the index")
+    p.add_argument("--passages_embeddings", type=str, default=None,
+                   help="online retrieval: glob of the embedding shards of --passages")
+    p.add_argument("--retriever_model", type=str, default=None,
+                   help="online retrieval: query encoder (default: the offline MiniLM)")
+    p.add_argument("--demo_retriever", action="store_true",
+                   help="online retrieval from the bundled demo corpus (built once, offline)")
+
+
+def check_inference_flags(args) -> None:
+    for flag in ("ndocs", "max_new_tokens", "batch_size", "chunk_size", "beam_width", "max_depth"):
+        if getattr(args, flag) < 1:
+            raise flag_error(f"--{flag}", "must be at least 1")
+    if args.threshold is not None and not 0.0 <= args.threshold <= 1.0 and not args.faithful:
+        raise flag_error("--threshold", "is a probability ratio in [0, 1]")
+    if bool(args.passages) != bool(args.passages_embeddings):
+        raise flag_error("--passages/--passages_embeddings", "give both for online retrieval")
+
+
+def critique_weights(args):
+    from selfrag.inference.scoring import CritiqueWeights
+
+    return CritiqueWeights(args.w_rel, args.w_sup, args.w_use, use_support=args.use_groundness,
+                           use_utility=args.use_utility, use_seqscore=args.use_seqscore)
+
+
+def mode_of(args) -> str:
+    return "adaptive_retrieval" if args.mode == "default" else args.mode
+
+
+def uses_online_retrieval(args) -> bool:
+    return bool(args.passages or args.demo_retriever)
+
+
+def build_lm(args, seed: int):
+    """The backend named by the model flags (CUDA falls back to the CPU when absent)."""
+    import torch
+
+    from selfrag.lm import load_lm
+
+    torch.manual_seed(seed)
+    device = args.device if args.device != "cuda" or torch.cuda.is_available() else "cpu"
+    return load_lm(args.backend, args.model_name, device=device, dtype=args.dtype,
+                   batch_size=args.batch_size, world_size=args.world_size,
+                   download_dir=args.download_dir, tokenizer_path=args.tokenizer_path)
+
+
+def build_retriever(args):
+    """A Retriever from the online-retrieval flags, or None when none is asked for."""
+    if args.demo_retriever:
+        from selfrag.retrieval.demo import load_demo_retriever
+
+        return load_demo_retriever()
+    if not args.passages:
+        return None
+    from selfrag.retrieval.encoder import DEFAULT_ENCODER
+    from selfrag.retrieval.retriever import Retriever
+
+    retriever = Retriever({})
+    retriever.setup_retriever_demo(args.retriever_model or DEFAULT_ENCODER, args.passages,
+                                   args.passages_embeddings, n_docs=args.ndocs,
+                                   save_or_load_index=True)
+    return retriever
+
+
+def run_fingerprint(args) -> dict:
+    """The settings a resumed run must share with the one that wrote the journal."""
+    return {k: v for k, v in vars(args).items() if k not in ("output_file", "device")}

@@ -120,6 +120,19 @@ def retrieval_probability(row: np.ndarray) -> float:
     return float(group_distribution(row, (NO_RETRIEVAL, RETRIEVAL))[1])
 
 
+def adaptive_decision(generation: Generation, retrieval_id: int,
+                      threshold: float | None) -> tuple[bool, float]:
+    """Retrieve or not, from the first generated position (paper A.3).
+
+    With a threshold: ``p(Ret)/(p(Ret)+p(NoRet)) > threshold``. Without: the model's own greedy
+    first token is ``[Retrieval]``. Returns the decision and the probability ratio.
+    """
+    probability = retrieval_probability(generation.control_logprobs[0])
+    if threshold is not None:
+        return probability > threshold, probability
+    return generation.token_ids[:1] == [retrieval_id], probability
+
+
 def faithful_retrieval_ratio(row: np.ndarray) -> float:
     """The released code's rule: the ratio of LOG-probabilities ``lp_R / (lp_R + lp_N)`` (§4.3).
 

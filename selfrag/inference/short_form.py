@@ -20,7 +20,8 @@ from typing import Protocol
 
 from selfrag.inference.answers import CLOSED_SET_TASKS, aggregate_closed_set, strip_control_tokens
 from selfrag.inference.scoring import (
-    CritiqueWeights, faithful_retrieval_ratio, retrieval_probability, score_candidate,
+    CritiqueWeights, adaptive_decision, faithful_retrieval_ratio, retrieval_probability,
+    score_candidate,
 )
 from selfrag.lm.base import Generation, GenerationRequest, LanguageModel
 from selfrag.prompts import format_evidence
@@ -181,13 +182,12 @@ class ShortFormEngine:
                 initial[i] = generation.text
             if mode == "no_retrieval" or not self._can_retrieve(query):
                 decisions.append(False)
-            elif cfg.threshold is not None:
-                score = faithful_retrieval_ratio(row) if cfg.faithful else probabilities[i]
-                decisions.append(score > cfg.threshold)
-            elif cfg.faithful:  # the original's intended rule: "[Retrieval]" in the initial text
+            elif not cfg.faithful:
+                decisions.append(adaptive_decision(generation, retrieval_id, cfg.threshold)[0])
+            elif cfg.threshold is not None:  # the original's log-prob ratio (spec §4.3)
+                decisions.append(faithful_retrieval_ratio(row) > cfg.threshold)
+            else:  # the original's intended rule: "[Retrieval]" in the initial text
                 decisions.append(retrieval_id in generation.token_ids)
-            else:  # the model's own greedy choice at the first position
-                decisions.append(generation.token_ids[:1] == [retrieval_id])
         return decisions, probabilities, initial
 
     # -- step 3: pick the answer -----------------------------------------------------------------

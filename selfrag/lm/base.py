@@ -47,12 +47,21 @@ class Generation:
         cumulative_logprob: sum of the log-probabilities of ``token_ids``.
         control_logprobs: array ``[len(token_ids), len(control_ids)]`` of log-probabilities of the
             requested control ids at each generated position (full softmax).
+        token_logprobs: log-probability of each generated token (``cumulative_logprob`` is their
+            sum); lets a continuation be cut into segments.
     """
 
     token_ids: list[int]
     text: str
     cumulative_logprob: float
     control_logprobs: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    token_logprobs: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    def prefix(self, length: int, text: str) -> Generation:
+        """The first ``length`` tokens as a generation of their own (``text`` is their decoding)."""
+        logprobs = self.token_logprobs[:length]
+        return Generation(self.token_ids[:length], text, float(np.sum(logprobs)),
+                          self.control_logprobs[:length], logprobs)
 
 
 class LanguageModel(Protocol):

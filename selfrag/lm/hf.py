@@ -139,9 +139,11 @@ class HFLanguageModel:
         length = next((t + 1 for t, token in enumerate(row) if token in stops), len(row))
         token_ids = row[:length]
         text_ids = token_ids[:-1] if token_ids and token_ids[-1] == self.tokenizer.eos_token_id else token_ids
+        logprobs = chosen[:length].double().numpy()
         return Generation(
             token_ids=token_ids,
             text=self.tokenizer.decode(text_ids, skip_special_tokens=False),
-            cumulative_logprob=float(chosen[:length].double().sum()),
+            cumulative_logprob=float(logprobs.sum()),
             control_logprobs=control[:length].double().numpy(),
+            token_logprobs=logprobs,
         )

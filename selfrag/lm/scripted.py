@@ -63,6 +63,10 @@ class ScriptedTokenizer:
     def __len__(self) -> int:
         return len(self._ids)
 
+    def decode(self, token_ids, skip_special_tokens: bool = False) -> str:
+        tokens = [self.convert_ids_to_tokens(i) for i in token_ids]
+        return "".join(t for t in tokens if t != EOS or not skip_special_tokens)
+
 
 class ScriptedLM:
     """Answers each prompt with ``script(prompt)``; records every call for inspection.
@@ -91,12 +95,12 @@ class ScriptedLM:
     def _answer(self, prompt: str, request: GenerationRequest) -> Generation:
         steps = list(self.script(prompt))[: request.max_new_tokens]
         stops = {self.tokenizer.eos_token_id, *request.stop_token_ids}
-        token_ids, texts, cumulative, control = [], [], 0.0, []
+        token_ids, texts, logprobs, control = [], [], [], []
         for step in steps:
             token = step.token()
             token_id = self.tokenizer.add(token)
             token_ids.append(token_id)
-            cumulative += _log(step.probs.get(token, 0.0))
+            logprobs.append(_log(step.probs.get(token, 0.0)))
             control.append([_log(self._prob(step, c)) for c in request.control_ids])
             if token_id in stops:
                 if token_id != self.tokenizer.eos_token_id:
@@ -104,9 +108,10 @@ class ScriptedLM:
                 break
             texts.append(token)
         return Generation(
-            token_ids=token_ids, text="".join(texts), cumulative_logprob=cumulative,
+            token_ids=token_ids, text="".join(texts), cumulative_logprob=float(sum(logprobs)),
             control_logprobs=np.array(control, dtype=float).reshape(len(token_ids),
                                                                     len(request.control_ids)),
+            token_logprobs=np.array(logprobs, dtype=float),
         )
 
     def _prob(self, step: Step, token_id: int) -> float:

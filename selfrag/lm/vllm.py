@@ -35,14 +35,15 @@ def convert_completion(completion, control_ids: Sequence[int], eos_token: str | 
         [[_logprob_value(step[c]) if c in step else -math.inf for c in control_ids]
          for step in positions], dtype=float,
     ).reshape(len(positions), len(control_ids))
+    chosen = np.array([_logprob_value(step[t]) for step, t in zip(positions, token_ids)], dtype=float)
     cumulative = completion.cumulative_logprob
     if cumulative is None:
-        cumulative = sum(_logprob_value(step[t]) for step, t in zip(positions, token_ids))
+        cumulative = float(chosen.sum())
     text = completion.text
     if eos_token and text.endswith(eos_token):
         text = text[: -len(eos_token)]
     return Generation(token_ids=token_ids, text=text, cumulative_logprob=float(cumulative),
-                      control_logprobs=control)
+                      control_logprobs=control, token_logprobs=chosen)
 
 
 class VLLMLanguageModel:

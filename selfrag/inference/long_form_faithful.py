@@ -1,0 +1,169 @@
+"""The original repository's long-form tree search, reproduced for comparison (``--faithful``).
+
+Spec §5.2-5.4, quirks included: the initial decision needs ``[Retrieval]`` in a 25-token first
+generation; continuations run the full ``max_new_tokens`` with no stop; a ``[No Retrieval]`` is
+re-labelled ``[Retrieval]`` where ``(p(Ret)+p(Cont)) / (p(Ret)+p(NoRet)) > threshold``; a segment
+is the text before the first ``[Retrieval]``; the step score is ``1.0·IsRel + 1.0·IsSup`` (the
+weights flags are ignored and utility is always 0), computed over the whole continuation; a
+child's score is its step score times its parent's; the stored context of child ``i > 0`` carries
+its previous sibling's segment (sibling contamination); only nodes containing ``[Retrieval]`` are
+expanded; at most ``max_depth - 1`` expansions; the deepest non-empty level wins.
+
+Reflection tokens are detected by token id (equivalently, in text decoded with special tokens
+kept): the behaviour the original's README describes. Unlike the original, levels are batched
+across nodes and queries (``one_node_per_call`` restores its one-call-per-node schedule, for the
+benchmark).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from selfrag.inference.scoring import (
+    COLUMN, relevance_score, retrieval_probability, support_score,
+)
+from selfrag.lm.base import Generation, GenerationRequest
+from selfrag.prompts import format_evidence
+from selfrag.tokens import CONTINUE_EVIDENCE, NO_RETRIEVAL, RETRIEVAL
+
+INITIAL_TOKENS = 25  # length of the original's first generation (spec §5.3)
+
+
+@dataclass
+class _Node:
+    prompt: str
+    pred: str                      # raw text, after re-labelling
+    processed: str                 # the segment: text before the first [Retrieval]
+    score: float | None
+    ctx: dict | None
+    parent: _Node | None = None
+    children: list[_Node] = field(default_factory=list)
+
+
+def cut_at_blank_line(text: str) -> str:
+    return text.split("\n\n")[0]
+
+
+class OriginalTreeSearch:
+    def __init__(self, engine, one_node_per_call: bool = False):
+        self.engine, self.lm, self.config = engine, engine.lm, engine.config
+        self.ids, self.control_ids = engine.ids, engine.control_ids
+        self.one_node_per_call = one_node_per_call
+
+    def _generate(self, prompts: list[str], max_new_tokens: int, desc=None) -> list[Generation]:
+        request = GenerationRequest(max_new_tokens, control_ids=self.control_ids)
+        if self.one_node_per_call:
+            return [g for p in prompts for g in self.lm.generate([p], request)]
+        return self.lm.generate(prompts, request, desc=desc)
+
+    def run(self, queries, progress: bool = False):
+        from selfrag.inference.long_form import LongFormResult, Segment
+
+        cfg = self.config
+        decisions, probabilities = self._decide(queries)
+        results = [None] * len(queries)
+        plain = [i for i, d in enumerate(decisions) if not d]
+        prompts = [queries[i].prompt + NO_RETRIEVAL for i in plain]
+        for i, g in zip(plain, self._generate(prompts, cfg.max_new_tokens) if prompts else []):
+            results[i] = LongFormResult([Segment(cut_at_blank_line(g.text), None, None, g.token_ids)],
+                                        False, None, probabilities[i])
+        searched = [i for i, d in enumerate(decisions) if d]
+        for i, paths in zip(searched, self._search([queries[i] for i in searched], progress)):
+            best, *others = paths
+            segments = [Segment(n.processed, n.ctx, {"final": n.score}) for n in best[1:]]
+            alternatives = [{"score": p[-1].score, "segments": [n.processed for n in p[1:]]}
+                            for p in others]
+            results[i] = LongFormResult(segments, True, best[-1].score, probabilities[i], alternatives)
+        return results
+
+    def _decide(self, queries):
+        """Spec §5.3: no_retrieval / always_retrieve, else [Retrieval] in a 25-token generation
+        and, with a threshold, ``p_R/(p_R+p_N) > threshold`` at the first position."""
+        mode, threshold = self.config.mode, self.config.threshold
+        if mode != "adaptive_retrieval":
+            return [mode == "always_retrieve" and bool(q.passages) for q in queries], [None] * len(queries)
+        first = self._generate([q.prompt for q in queries], INITIAL_TOKENS)
+        retrieval_id = self.ids.id(RETRIEVAL)
+        decisions, probabilities = [], []
+        for query, g in zip(queries, first):
+            probability = retrieval_probability(g.control_logprobs[0])
+            probabilities.append(probability)
+            asks = retrieval_id in self._ids_before_blank_line(g)
+            decisions.append(bool(query.passages) and asks and threshold is not None
+                             and probability > threshold)
+        return decisions, probabilities
+
+    def _ids_before_blank_line(self, g: Generation) -> list[int]:
+        kept, text = [], ""
+        for token in g.token_ids:
+            text += self.lm.tokenizer.decode([token], skip_special_tokens=False)
+            if "\n\n" in text:
+                break
+            kept.append(token)
+        return kept
+
+    def _search(self, queries, progress) -> list[list[list[_Node]]]:
+        cfg = self.config
+        levels = [[[_Node(q.prompt, RETRIEVAL, "", None, None)]] for q in queries]
+        depth = 1
+        while depth < cfg.max_depth:  # at most max_depth - 1 expansions (spec §5.4)
+            work = [(q, node) for q, lv in enumerate(levels) for node in lv[-1] if RETRIEVAL in node.pred]
+            if not work:
+                break
+            prompts = [node.prompt + node.processed + format_evidence(p)
+                       for q, node in work for p in queries[q].passages]
+            generations = iter(self._generate(prompts, cfg.max_new_tokens,
+                                              f"depth {depth}" if progress else None))
+            new_levels: list[list[_Node]] = [[] for _ in queries]
+            for q, node in work:
+                new_levels[q] += self._children(node, queries[q].passages, generations)
+            for q, children in enumerate(new_levels):
+                if children:
+                    levels[q].append(sorted(children, key=lambda n: n.score, reverse=True)[: cfg.beam_width])
+            depth += 1
+        return [[self._path(node) for node in lv[-1]] for lv in levels]
+
+    def _children(self, parent: _Node, passages, generations) -> list[_Node]:
+        children, previous = [], parent.processed
+        for passage in passages:
+            g = next(generations)
+            pred = self._relabel(g)
+            processed = pred.split(RETRIEVAL)[0]
+            step = relevance_score(g)
+            if self.config.weights.use_support:
+                step += support_score(g, self.ids)
+            # Hard-coded 1.0 / 1.0 / 0.5 with a utility score that is always 0 (spec §5.2).
+            score = step * (parent.score if parent.score is not None else 1.0)
+            child = _Node(parent.prompt + previous, pred, processed, score, passage, parent)
+            children.append(child)
+            previous = processed  # the sibling contamination of spec §5.4
+        parent.children = children
+        return children
+
+    def _relabel(self, g: Generation) -> str:
+        """Turn confident ``[No Retrieval]`` into ``[Retrieval]`` and rebuild the text (§5.2)."""
+        if NO_RETRIEVAL not in g.text:
+            return g.text
+        flags = []
+        no_retrieval = self.ids.id(NO_RETRIEVAL)
+        threshold = self.config.threshold
+        for position, token in enumerate(g.token_ids):
+            if token == no_retrieval:
+                row = g.control_logprobs[position]
+                p = {t: math.exp(row[COLUMN[t]]) for t in (RETRIEVAL, NO_RETRIEVAL, CONTINUE_EVIDENCE)}
+                ratio = (p[RETRIEVAL] + p[CONTINUE_EVIDENCE]) / (p[RETRIEVAL] + p[NO_RETRIEVAL])
+                flags.append(threshold is not None and ratio > threshold)
+        pieces = g.text.split(NO_RETRIEVAL)
+        rebuilt = "".join(piece + (RETRIEVAL if flag else NO_RETRIEVAL)
+                          for piece, flag in zip(pieces[:-1], flags))
+        return rebuilt + pieces[-1] + NO_RETRIEVAL  # the last piece always gets one
+
+    @staticmethod
+    def _path(node: _Node) -> list[_Node]:
+        path = []
+        while node is not None:
+            path.append(node)
+            node = node.parent
+        return path[::-1]
+
