@@ -51,11 +51,14 @@ class OriginalTreeSearch:
         self.ids, self.control_ids = engine.ids, engine.control_ids
         self.one_node_per_call = one_node_per_call
 
-    def _generate(self, prompts: list[str], max_new_tokens: int, desc=None) -> list[Generation]:
+    def _generate(self, groups: list[list[str]], max_new_tokens: int, desc=None) -> list[Generation]:
+        """Continue groups of prompts (a node's K passages, or one query's prompt): in one call,
+        or one call per group as the original does."""
         request = GenerationRequest(max_new_tokens, control_ids=self.control_ids)
         if self.one_node_per_call:
-            return [g for p in prompts for g in self.lm.generate([p], request)]
-        return self.lm.generate(prompts, request, desc=desc)
+            return [g for group in groups for g in self.lm.generate(group, request)]
+        prompts = [p for group in groups for p in group]
+        return self.lm.generate(prompts, request, desc=desc) if prompts else []
 
     def run(self, queries, progress: bool = False):
         from selfrag.inference.long_form import LongFormResult, Segment
@@ -64,8 +67,8 @@ class OriginalTreeSearch:
         decisions, probabilities = self._decide(queries)
         results = [None] * len(queries)
         plain = [i for i, d in enumerate(decisions) if not d]
-        prompts = [queries[i].prompt + NO_RETRIEVAL for i in plain]
-        for i, g in zip(plain, self._generate(prompts, cfg.max_new_tokens) if prompts else []):
+        prompts = [[queries[i].prompt + NO_RETRIEVAL] for i in plain]
+        for i, g in zip(plain, self._generate(prompts, cfg.max_new_tokens)):
             results[i] = LongFormResult([Segment(cut_at_blank_line(g.text), None, None, g.token_ids)],
                                         False, None, probabilities[i])
         searched = [i for i, d in enumerate(decisions) if d]
@@ -83,7 +86,7 @@ class OriginalTreeSearch:
         mode, threshold = self.config.mode, self.config.threshold
         if mode != "adaptive_retrieval":
             return [mode == "always_retrieve" and bool(q.passages) for q in queries], [None] * len(queries)
-        first = self._generate([q.prompt for q in queries], INITIAL_TOKENS)
+        first = self._generate([[q.prompt] for q in queries], INITIAL_TOKENS)
         retrieval_id = self.ids.id(RETRIEVAL)
         decisions, probabilities = [], []
         for query, g in zip(queries, first):
@@ -111,8 +114,8 @@ class OriginalTreeSearch:
             work = [(q, node) for q, lv in enumerate(levels) for node in lv[-1] if RETRIEVAL in node.pred]
             if not work:
                 break
-            prompts = [node.prompt + node.processed + format_evidence(p)
-                       for q, node in work for p in queries[q].passages]
+            prompts = [[node.prompt + node.processed + format_evidence(p) for p in queries[q].passages]
+                       for q, node in work]
             generations = iter(self._generate(prompts, cfg.max_new_tokens,
                                               f"depth {depth}" if progress else None))
             new_levels: list[list[_Node]] = [[] for _ in queries]
