@@ -39,6 +39,7 @@ class BatchSampler:
         self.lengths, self.mode, self.batch_size = list(lengths), mode, batch_size
         self.max_tokens, self.seed, self.shuffle = max_tokens, seed, shuffle
         self.rank, self.world_size, self.epoch = rank, world_size, 0
+        self._cache: tuple[int, list[list[int]]] | None = None
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -84,16 +85,21 @@ class BatchSampler:
             rng.shuffle(bins)
         return bins
 
+    def _shard(self) -> list[list[int]]:
+        if self._cache is None or self._cache[0] != self.epoch:
+            batches = self._batches()
+            if self.world_size > 1:
+                while len(batches) % self.world_size:
+                    batches.append(batches[len(batches) % max(len(batches), 1)])
+                batches = batches[self.rank::self.world_size]
+            self._cache = (self.epoch, batches)
+        return self._cache[1]
+
     def __iter__(self) -> Iterator[list[int]]:
-        batches = self._batches()
-        if self.world_size > 1:
-            while len(batches) % self.world_size:
-                batches.append(batches[len(batches) % max(len(batches), 1)])
-            batches = batches[self.rank::self.world_size]
-        return iter(batches)
+        return iter(list(self._shard()))
 
     def __len__(self) -> int:
-        return sum(1 for _ in iter(self))
+        return len(self._shard())
 
 
 def pad_collate(features: list[dict], pad_id: int) -> dict[str, torch.Tensor]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -311,8 +312,5 @@ def _save_atomically(model, tokenizer, folder: str, state_dict) -> None:
         for item in tmp.iterdir():
             os.replace(item, target / item.name)
     finally:
-        for item in tmp.iterdir() if tmp.exists() else []:
-            item.unlink()
-        if tmp.exists():
-            tmp.rmdir()
+        shutil.rmtree(tmp, ignore_errors=True)
     logger.info("model saved to %s", target)

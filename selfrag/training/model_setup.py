@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from dataclasses import dataclass
 
@@ -49,6 +50,9 @@ def load_model(name_or_path: str, config_name: str | None = None, dtype=None,
 
     kwargs = {"dtype": dtype or torch.float32}
     if use_flash_attn:
+        if importlib.util.find_spec("flash_attn") is None or not torch.cuda.is_available():
+            raise SelfRagError("--use_flash_attn needs the flash-attn package and a CUDA GPU; "
+                               "drop the flag to use PyTorch's attention (sdpa)")
         kwargs["attn_implementation"] = "flash_attention_2"
     if name_or_path:
         config = AutoConfig.from_pretrained(resolve_model(config_name or name_or_path))

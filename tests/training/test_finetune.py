@@ -88,9 +88,18 @@ def test_resume_from_checkpoint_matches_uninterrupted_run(tiny_model_path, train
 
 def test_packed_batching_trains_too(tiny_model_path, train_file, tmp_path):
     out = tmp_path / "packed"
-    assert run(tiny_model_path, train_file, out, "--max_train_steps", "6", "--batching", "packed",
-               "--faithful") == 0
+    assert run(tiny_model_path, train_file, out, "--num_train_epochs", "2", "--batching",
+               "packed", "--faithful", "--checkpointing_steps", "epoch") == 0
     assert losses(out)[-1] < losses(out)[0]
+    assert sorted(p.name for p in out.glob("epoch_*")) == ["epoch_0", "epoch_1"]
+
+
+def test_flash_attention_without_a_gpu_is_a_clear_error(tiny_model_path, train_file, tmp_path,
+                                                        capsys):
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    assert run(tiny_model_path, train_file, tmp_path / "fa", "--use_flash_attn") == 2
+    assert "--use_flash_attn needs the flash-attn package" in capsys.readouterr().err
 
 
 def test_lora_trains_adapters_and_the_reflection_token_rows(tiny_model_path, train_file, tmp_path):
@@ -150,9 +159,9 @@ def test_original_defaults_are_kept():
 
 
 def test_tiny_launch_script_command_runs_on_cpu(tiny_model_path, train_file, tmp_path):
-    """The 7B script's flags with the tiny model (no flash-attn/DeepSpeed on CPU, few steps)."""
+    """The 7B script's flags with the tiny model (no flash-attn or DeepSpeed on CPU, 2 steps)."""
     flags = script_flags("script_finetune_7b.sh")
-    drop = {"--use_flash_attn", "--with_tracking"}
+    drop = {"--use_flash_attn"}  # --with_tracking stays: trackers that are not installed are skipped
     replace = {"--model_name_or_path": tiny_model_path, "--tokenizer_name": tiny_model_path,
                "--train_file": train_file, "--max_seq_length": "64",
                "--preprocessing_num_workers": "1", "--gradient_accumulation_steps": "2",
