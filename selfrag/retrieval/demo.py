@@ -17,7 +17,7 @@ from pathlib import Path
 
 from selfrag.errors import SelfRagError
 from selfrag.models import cache_dir
-from selfrag.retrieval.embeddings import generate_shard, read_shards
+from selfrag.retrieval.embeddings import file_lock, generate_shard, read_shards
 from selfrag.retrieval.encoder import DEFAULT_ENCODER, Encoder
 from selfrag.retrieval.index import PassageIndex, build_from_shards
 from selfrag.retrieval.passages import load_passages
@@ -61,6 +61,13 @@ def build_demo_index(corpus: str | Path | None = None, encoder_name: str = DEFAU
     folder = demo_index_dir(corpus, encoder_name, cache)
     if (folder / "index" / "meta.json").is_file():
         return folder
+    with file_lock(folder.parent / f".{folder.name}.lock"):  # concurrent demos build it once
+        if not (folder / "index" / "meta.json").is_file():
+            _build(corpus, folder, encoder_name, encoder)
+    return folder
+
+
+def _build(corpus: Path, folder: Path, encoder_name: str, encoder: Encoder | None) -> None:
     logger.info("building the demo index in %s (once)", folder)
     passages = load_passages(corpus)
     encoder = encoder or Encoder.load(encoder_name, fp16=False)
@@ -69,7 +76,6 @@ def build_demo_index(corpus: str | Path | None = None, encoder_name: str = DEFAU
     index = build_from_shards(read_shards(str(folder / "embeddings" / "passages_*")), "Flat",
                               vars(encoder.info))
     index.save(folder / "index")
-    return folder
 
 
 def load_demo_retriever(corpus: str | Path | None = None, encoder_name: str = DEFAULT_ENCODER,

@@ -11,6 +11,8 @@ only when the caller opts in (``allow_pickle=True``), since unpickling runs arbi
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import glob
 import json
 import logging
@@ -63,6 +65,18 @@ class EmbeddingShard:
     meta: dict = field(default_factory=dict)
 
 
+@contextlib.contextmanager
+def file_lock(path: Path):
+    """Hold an exclusive lock on ``path`` (created if missing): concurrent builders wait."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def _save_npy_atomic(path: Path, array: np.ndarray) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
@@ -103,6 +117,16 @@ def generate_shard(passages: list[Passage], encoder: Encoder, output_dir: str | 
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     name = shard_name(prefix, shard_id)
+    with file_lock(output_dir / f".{name}.lock"):  # a second run of this shard waits, then skips
+        return _generate_shard_locked(
+            passages, encoder, output_dir, name, shard_id, num_shards, batch_size, max_length,
+            use_title, lowercase, normalize, checkpoint_every, source)
+
+
+def _generate_shard_locked(passages, encoder, output_dir: Path, name: str, shard_id: int,
+                           num_shards: int, batch_size: int, max_length: int, use_title: bool,
+                           lowercase: bool, normalize: bool, checkpoint_every: int,
+                           source: str) -> Path:
     npy, sidecar = output_dir / f"{name}.npy", output_dir / f"{name}.json"
     start, end = shard_bounds(len(passages), shard_id, num_shards)
     settings = {
