@@ -18,7 +18,12 @@ import textwrap
 from pathlib import Path
 
 from selfrag.inference.scoring import CritiqueWeights
-from selfrag.inference.short_form import ShortFormConfig, ShortFormEngine, ShortFormQuery, ShortFormResult
+from selfrag.inference.short_form import (
+    ShortFormConfig,
+    ShortFormEngine,
+    ShortFormQuery,
+    ShortFormResult,
+)
 from selfrag.models import DEFAULT_MODEL
 from selfrag.prompts import format_prompt
 

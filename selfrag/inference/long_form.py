@@ -27,10 +27,14 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 from selfrag.inference.answers import strip_control_tokens
+from selfrag.inference.query import PassageSearch, Query
 from selfrag.inference.scoring import (
-    CritiqueWeights, adaptive_decision, retrieval_probability, score_candidate,
+    CritiqueWeights,
+    adaptive_decision,
+    retrieval_probability,
+    score_candidate,
 )
-from selfrag.inference.short_form import MODES, PassageSearch
+from selfrag.inference.short_form import MODES
 from selfrag.lm.base import Generation, GenerationRequest, LanguageModel
 from selfrag.prompts import format_evidence
 from selfrag.tokens import NO_RETRIEVAL, NO_SUPPORT, RETRIEVAL, reflection_token_ids
@@ -60,11 +64,7 @@ class LongFormConfig:
             raise ValueError("ndocs must be at least 1 when retrieval is on")
 
 
-@dataclass
-class LongFormQuery:
-    prompt: str
-    passages: Sequence[dict] = ()
-    question: str = ""
+LongFormQuery = Query
 
 
 @dataclass

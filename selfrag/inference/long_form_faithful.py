@@ -21,7 +21,10 @@ import math
 from dataclasses import dataclass, field
 
 from selfrag.inference.scoring import (
-    COLUMN, relevance_score, retrieval_probability, support_score,
+    COLUMN,
+    relevance_score,
+    retrieval_probability,
+    support_score,
 )
 from selfrag.lm.base import Generation, GenerationRequest
 from selfrag.prompts import format_evidence

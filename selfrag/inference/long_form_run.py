@@ -14,7 +14,7 @@ from selfrag.evaluation.asqa import asqa_rouge_l, str_em
 from selfrag.evaluation.long_form_tasks import LongFormExample
 from selfrag.inference.long_form import LongFormConfig, LongFormEngine, LongFormQuery
 from selfrag.inference.long_form_output import asqa_output, factscore_output
-from selfrag.inference.short_form import PassageSearch
+from selfrag.inference.query import PassageSearch
 from selfrag.io import write_json_atomic, write_jsonl_atomic
 from selfrag.lm.base import LanguageModel
 from selfrag.resume import Journal

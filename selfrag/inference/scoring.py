@@ -15,8 +15,14 @@ import numpy as np
 
 from selfrag.lm.base import Generation
 from selfrag.tokens import (
-    FULLY_SUPPORTED, IRRELEVANT, ISSUP_GROUP, ISUSE_GROUP, NO_RETRIEVAL, PARTIALLY_SUPPORTED,
-    REFLECTION_TOKENS, RELEVANT, RETRIEVAL, ReflectionTokenIds,
+    IRRELEVANT,
+    ISSUP_GROUP,
+    ISUSE_GROUP,
+    NO_RETRIEVAL,
+    REFLECTION_TOKENS,
+    RELEVANT,
+    RETRIEVAL,
+    ReflectionTokenIds,
 )
 
 COLUMN = {token: i for i, token in enumerate(REFLECTION_TOKENS)}
@@ -79,22 +85,24 @@ def relevance_score(generation: Generation) -> float:
     return float(group_distribution(generation.control_logprobs[0], (IRRELEVANT, RELEVANT))[1])
 
 
-def support_score(generation: Generation, ids: ReflectionTokenIds) -> float:
-    """At the first generated IsSup token: ``P(full)/S + 0.5 * P(partial)/S``; 0 if none."""
-    position = first_position(generation.token_ids, set(ids.ids(ISSUP_GROUP)))
+def _weighted_at_first(generation: Generation, ids: ReflectionTokenIds, group: Sequence[str],
+                       weights: Sequence[float]) -> float:
+    """``sum_i w_i * P(token_i) / S`` over ``group`` at its first generated token; 0 if none."""
+    position = first_position(generation.token_ids, set(ids.ids(group)))
     if position is None:
         return 0.0
-    probs = group_distribution(generation.control_logprobs[position], ISSUP_GROUP)
-    return float(np.dot(probs, SUPPORT_WEIGHTS))
+    probs = group_distribution(generation.control_logprobs[position], group)
+    return float(np.dot(probs, weights))
+
+
+def support_score(generation: Generation, ids: ReflectionTokenIds) -> float:
+    """At the first generated IsSup token: ``P(full)/S + 0.5 * P(partial)/S``; 0 if none."""
+    return _weighted_at_first(generation, ids, ISSUP_GROUP, SUPPORT_WEIGHTS)
 
 
 def utility_score(generation: Generation, ids: ReflectionTokenIds) -> float:
     """At the first generated IsUse token: ``sum_i w_i * P([Utility:i]) / S``; 0 if none."""
-    position = first_position(generation.token_ids, set(ids.ids(ISUSE_GROUP)))
-    if position is None:
-        return 0.0
-    probs = group_distribution(generation.control_logprobs[position], ISUSE_GROUP)
-    return float(np.dot(probs, UTILITY_WEIGHTS))
+    return _weighted_at_first(generation, ids, ISUSE_GROUP, UTILITY_WEIGHTS)
 
 
 def mean_logprob(generation: Generation) -> float:

@@ -16,11 +16,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Protocol
 
 from selfrag.inference.answers import CLOSED_SET_TASKS, aggregate_closed_set, strip_control_tokens
+from selfrag.inference.query import PassageSearch, Query
 from selfrag.inference.scoring import (
-    CritiqueWeights, adaptive_decision, faithful_retrieval_ratio, retrieval_probability,
+    CritiqueWeights,
+    adaptive_decision,
+    faithful_retrieval_ratio,
+    retrieval_probability,
     score_candidate,
 )
 from selfrag.lm.base import Generation, GenerationRequest, LanguageModel
@@ -58,20 +61,7 @@ class ShortFormConfig:
             raise ValueError("max_new_tokens must be at least 1")
 
 
-class PassageSearch(Protocol):
-    """What the engine needs from a retriever (e.g. :class:`selfrag.retrieval.retriever.Retriever`)."""
-
-    def search_batch(self, queries: list[str], n_docs: int) -> list[list[dict]]: ...
-
-
-@dataclass
-class ShortFormQuery:
-    """One query: its generator prompt, its pre-retrieved passages (may be empty when a
-    retriever is configured) and the text to search with (the question)."""
-
-    prompt: str
-    passages: Sequence[dict] = ()
-    question: str = ""
+ShortFormQuery = Query
 
 
 @dataclass

@@ -16,8 +16,12 @@ from tqdm.auto import tqdm
 from selfrag.evaluation.metrics import get_metric
 from selfrag.evaluation.tasks import ShortFormExample, canonical_task, load_short_form_examples
 from selfrag.inference.answers import clean_prediction
+from selfrag.inference.query import PassageSearch
 from selfrag.inference.short_form import (
-    PassageSearch, ShortFormConfig, ShortFormEngine, ShortFormQuery, ShortFormResult,
+    ShortFormConfig,
+    ShortFormEngine,
+    ShortFormQuery,
+    ShortFormResult,
 )
 from selfrag.io import write_json_atomic
 from selfrag.lm.base import LanguageModel

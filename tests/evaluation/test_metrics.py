@@ -2,7 +2,14 @@
 
 import pytest
 
-from selfrag.evaluation.metrics import accuracy, exact_match, f1, get_metric, match, normalize_answer
+from selfrag.evaluation.metrics import (
+    accuracy,
+    exact_match,
+    f1,
+    get_metric,
+    match,
+    normalize_answer,
+)
 
 
 def test_normalisation_is_squad_style():

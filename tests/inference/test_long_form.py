@@ -3,7 +3,11 @@
 import pytest
 
 from selfrag.inference.long_form import (
-    LongFormConfig, LongFormEngine, LongFormQuery, LongFormResult, Segment,
+    LongFormConfig,
+    LongFormEngine,
+    LongFormQuery,
+    LongFormResult,
+    Segment,
 )
 from selfrag.inference.long_form_output import asqa_output, factscore_output, fix_spacing
 from selfrag.inference.scoring import CritiqueWeights

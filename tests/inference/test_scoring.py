@@ -5,8 +5,14 @@ import math
 import pytest
 
 from selfrag.inference.scoring import (
-    CritiqueWeights, faithful_retrieval_ratio, mean_logprob, relevance_score,
-    retrieval_probability, score_candidate, support_score, utility_score,
+    CritiqueWeights,
+    faithful_retrieval_ratio,
+    mean_logprob,
+    relevance_score,
+    retrieval_probability,
+    score_candidate,
+    support_score,
+    utility_score,
 )
 from selfrag.lm.base import GenerationRequest
 from selfrag.lm.scripted import ScriptedLM, Step
