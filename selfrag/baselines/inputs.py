@@ -185,7 +185,7 @@ def load_baseline_examples(input_file: str | Path, task: str | None = None,
                 path, r_line, ctxs = external[index]
                 example.passages = _check_passages(path, r_line, ctxs, top_n, "ctxs")
             else:
-                key = "ctxs" if "ctxs" in item else "top_contexts"
+                key = "top_contexts" if "top_contexts" in item and "ctxs" not in item else "ctxs"
                 example.passages = _check_passages(input_file, line, item.get(key), top_n, key)
         examples.append(example)
     return examples

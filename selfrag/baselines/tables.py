@@ -99,8 +99,10 @@ def score_run(method: str, task: str, path: str | Path, metric: str | None = Non
     """Score one output file: its stored per-query metric, or ``metric`` recomputed.
 
     Raises:
+        ValueError: unknown task.
         InputError: unreadable file, or no gold answers to score.
     """
+    column = canonical_column(task)  # an unknown task fails before any file is read
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "file not found")
@@ -112,7 +114,7 @@ def score_run(method: str, task: str, path: str | Path, metric: str | None = Non
         values, metric = stored, stored_name or "stored"
     if not values:
         raise InputError(path, "no scored queries (no gold answers?)")
-    return RunScore(method, canonical_column(task), 100 * sum(values) / len(values), len(values),
+    return RunScore(method, column, 100 * sum(values) / len(values), len(values),
                     metric, str(path))
 
 

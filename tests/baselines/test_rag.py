@@ -95,10 +95,8 @@ class ScriptedSession:
 class ScriptedNextTokenModel:
     """Full next-token distributions over VOCAB per (prompt, generated prefix)."""
 
-    stop_token_ids = {0}
-
     def __init__(self, table):
-        self.table = table
+        self.table, self.stop_token_ids = table, {0}
 
     def start(self, prompts):
         return ScriptedSession(self.table, prompts)
