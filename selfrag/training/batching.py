@@ -128,8 +128,8 @@ def pack_collate(features: list[dict]) -> dict[str, torch.Tensor]:
         ids += f["input_ids"]
         labels += [IGNORE_INDEX] + list(f["labels"][1:])
         positions += range(n)
-    as_row = lambda values: torch.tensor([values], dtype=torch.long)  # noqa: E731
-    return {"input_ids": as_row(ids), "labels": as_row(labels), "position_ids": as_row(positions)}
+    rows = {"input_ids": ids, "labels": labels, "position_ids": positions}
+    return {name: torch.tensor([values], dtype=torch.long) for name, values in rows.items()}
 
 
 class Collator:

@@ -157,7 +157,7 @@ class FSDP2Engine:
         self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
         self.is_main = self.rank == 0
         if torch.cuda.is_available():
-            local = int(os.environ.get("LOCAL_RANK", 0))
+            local = int(os.environ.get("LOCAL_RANK", "0"))
             torch.cuda.set_device(local)
             self.device = torch.device("cuda", local)
         else:

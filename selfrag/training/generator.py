@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from selfrag.errors import SelfRagError
 from selfrag.training.engines import AccelerateEngine
 from selfrag.training.loop import TrainConfig, train
-from selfrag.training.model_setup import (LoraSettings, load_model, load_tokenizer,
-                                          prepare_tokens, wrap_lora)
-from selfrag.training.sft_data import (EncodeOptions, build_sft_dataset, load_examples,
-                                       load_hub_examples)
+from selfrag.training.model_setup import (
+    LoraSettings,
+    load_model,
+    load_tokenizer,
+    prepare_tokens,
+    wrap_lora,
+)
+from selfrag.training.sft_data import (
+    EncodeOptions,
+    build_sft_dataset,
+    load_examples,
+    load_hub_examples,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +45,7 @@ class FinetuneJob:
     use_slow_tokenizer: bool = False
     use_special_tokens: bool = False
     use_lora: bool = False
-    lora: LoraSettings = LoraSettings()
+    lora: LoraSettings = field(default_factory=LoraSettings)
     use_flash_attn: bool = False
     low_cpu_mem_usage: bool = False
     preprocessing_num_workers: int | None = None

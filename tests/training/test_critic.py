@@ -11,13 +11,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "data_creation"))
 
-import train_special_tokens as critic_cli  # noqa: E402
+import train_special_tokens as critic_cli
 
-README_FLAGS = (
-    "--bf16 True --num_train_epochs 3 --per_device_train_batch_size 1 "
-    "--gradient_accumulation_steps 8 --learning_rate 2e-5 --weight_decay 0 --warmup_ratio 0.01 "
-    "--lr_scheduler_type cosine --save_steps 300 --save_total_limit 1 --logging_steps 10"
-).split()
+README_FLAGS = ["--bf16", "True", "--num_train_epochs", "3", "--per_device_train_batch_size", "1", "--gradient_accumulation_steps", "8", "--learning_rate", "2e-5", "--weight_decay", "0", "--warmup_ratio", "0.01", "--lr_scheduler_type", "cosine", "--save_steps", "300", "--save_total_limit", "1", "--logging_steps", "10"]
 
 
 @pytest.fixture(autouse=True)
@@ -50,7 +46,7 @@ def test_readme_flags_map_onto_the_training_config(tmp_path):
     argv = critic_cli._with_cpu_flag(["--output_dir", str(tmp_path), "--data_path", "x.json",
                                       *README_FLAGS, "--fsdp", "full_shard auto_wrap",
                                       "--separated", "True"])
-    model_args, data_args, args = parser.parse_args_into_dataclasses(argv)
+    model_args, _data_args, args = parser.parse_args_into_dataclasses(argv)
     assert model_args.model_name_or_path == "facebook/opt-125m" and args.model_max_length == 512
     assert args.fsdp and args.fsdp_config["reshard_after_forward"] is True
     config = train_config_from_hf(args, args.warmup_ratio, args.model_max_length, args.batching)

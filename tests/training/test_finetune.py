@@ -14,7 +14,7 @@ import torch
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "retrieval_lm"))
 
-import finetune  # noqa: E402  (the entry point module)
+import finetune
 
 
 @pytest.fixture(autouse=True)

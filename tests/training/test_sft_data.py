@@ -8,8 +8,14 @@ import pytest
 
 from selfrag.errors import InputError, SelfRagError
 from selfrag.prompts import format_critic_prompt, format_prompt
-from selfrag.training.sft_data import (IGNORE_INDEX, EncodeOptions, build_sft_dataset,
-                                       check_paragraph_tags, encode_example, load_examples)
+from selfrag.training.sft_data import (
+    IGNORE_INDEX,
+    EncodeOptions,
+    build_sft_dataset,
+    check_paragraph_tags,
+    encode_example,
+    load_examples,
+)
 
 TWO_PASSAGES = {
     "instruction": "Who wrote Hamlet?",
@@ -35,8 +41,8 @@ def expected_fixed_labels(tokenizer, example: dict) -> tuple[list[int], list[int
     prompt = ids(tokenizer, format_prompt(example["instruction"]))
     input_ids, labels = list(prompt), [IGNORE_INDEX] * len(prompt)
     segments = [("[Retrieval]<paragraph>", True), ("Hamlet\nA tragedy by Shakespeare.", False),
-                ("</paragraph>[Relevant]Shakespeare wrote it.[Fully supported][Retrieval]"
-                 "<paragraph>", True), ("Globe\nA theatre.", False),
+                (("</paragraph>[Relevant]Shakespeare wrote it.[Fully supported][Retrieval]"
+                 "<paragraph>"), True), ("Globe\nA theatre.", False),
                 ("</paragraph>[Relevant]It was staged at the Globe.[Partially supported]"
                  "[Utility:5]" + tokenizer.eos_token, True)]
     for text, in_loss in segments:
