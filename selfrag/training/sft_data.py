@@ -1,7 +1,8 @@
 """Supervised fine-tuning data: prompt + target, tokenized, with label masks (spec §9.2, §10.4).
 
-One example becomes ``input_ids`` and ``labels`` where ``labels`` is ``-100`` wherever the loss
-must not look:
+One example becomes ``input_ids`` and ``labels``. Prompt and target are tokenized as one string,
+so the tokens are the original's; ``labels`` is ``-100`` wherever the loss must not look (found
+from character offsets; slow tokenizers without offsets tokenize prompt and target pieces apart):
 
 - the whole prompt (``format_prompt`` for the generator, ``format_critic_prompt`` for the critic);
 - with ``mask_paragraphs``, the content of every ``<paragraph>...</paragraph>`` span, one span at a
@@ -122,8 +123,41 @@ def encode_example(tokenizer, example: dict, options: EncodeOptions) -> dict:
     return {"input_ids": input_ids, "labels": labels, "truncated": truncated}
 
 
+def paragraph_content_spans(text: str) -> list[tuple[int, int]]:
+    """Character spans of the contents of the ``<paragraph>...</paragraph>`` spans of ``text``.
+
+    An unclosed span (only possible after truncation) runs to the end of the text.
+    """
+    spans, start = [], None
+    for match in _MARKUP_SPLIT.finditer(text):
+        if match.group() == PARAGRAPH_OPEN:
+            start = match.end()
+        elif start is not None:
+            spans.append((start, match.start()))
+            start = None
+    if start is not None:
+        spans.append((start, len(text)))
+    return spans
+
+
 def _encode_fixed(tokenizer, prompt: str, target: str, options: EncodeOptions):
-    """Prompt tokenized alone (exactly what inference feeds), target piece by piece."""
+    """Prompt + target tokenized as one string (the original's tokens); masks from char offsets."""
+    if not getattr(tokenizer, "is_fast", False):
+        return _encode_pieces(tokenizer, prompt, target, options)
+    encoded = tokenizer(prompt + target, return_offsets_mapping=True)
+    hidden = [(len(prompt) + a, len(prompt) + b) for a, b in paragraph_content_spans(target)
+              ] if options.mask_paragraphs else []
+    input_ids, labels = list(encoded["input_ids"]), []
+    for token, (start, _) in zip(input_ids, encoded["offset_mapping"]):
+        # The whole prompt is masked, its last token included (and any token straddling it).
+        masked = start < len(prompt) or any(a <= start < b for a, b in hidden)
+        labels.append(IGNORE_INDEX if masked else token)
+    truncated = len(input_ids) > options.max_seq_length
+    return input_ids[: options.max_seq_length], labels[: options.max_seq_length], truncated
+
+
+def _encode_pieces(tokenizer, prompt: str, target: str, options: EncodeOptions):
+    """Slow tokenizers (no offsets): prompt tokenized alone, target piece by piece."""
     input_ids = list(tokenizer(prompt)["input_ids"])
     labels = [IGNORE_INDEX] * len(input_ids)  # the whole prompt, last token included
     inside = False

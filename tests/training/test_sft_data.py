@@ -195,3 +195,14 @@ def test_released_training_sample_encodes(base_tokenizer):
             if inside and token != close_id:
                 assert label == IGNORE_INDEX
             inside = (inside or token == open_id) and token != close_id
+
+
+def test_offsets_and_piecewise_encodings_agree(base_tokenizer):
+    """Fast tokenizers mask by character offsets; slow ones tokenize pieces apart: same result."""
+    from selfrag.training.sft_data import _encode_fixed, _encode_pieces
+
+    prompt, target = format_prompt("Who wrote Hamlet?"), TWO_PASSAGES["output"] + "</s>"
+    for mask in (True, False):
+        options = EncodeOptions(mask_paragraphs=mask, max_seq_length=60)
+        assert _encode_fixed(base_tokenizer, prompt, target, options) == _encode_pieces(
+            base_tokenizer, prompt, target, options)
