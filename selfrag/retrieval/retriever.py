@@ -31,13 +31,14 @@ from selfrag.retrieval.passages import Passage, load_passages, prepare_text
 logger = logging.getLogger(__name__)
 
 # Defaults of the original passage_retrieval.py (spec §8.6) and of the options added here.
-DEFAULTS = dict(
-    model_name_or_path=DEFAULT_ENCODER, passages=None, passages_embeddings=None, n_docs=100,
-    per_gpu_batch_size=64, save_or_load_index=False, no_fp16=False, question_maxlength=512,
-    indexing_batch_size=1_000_000, projection_size=None, n_subquantizers=0, n_bits=8,
-    lowercase=False, normalize_text=False, index_factory="Flat", search_params="",
-    allow_pickle_embeddings=False, index_dir=None, use_gpu_index=True,
-)
+DEFAULTS = {
+    "model_name_or_path": DEFAULT_ENCODER, "passages": None, "passages_embeddings": None,
+    "n_docs": 100, "per_gpu_batch_size": 64, "save_or_load_index": False, "no_fp16": False,
+    "question_maxlength": 512, "indexing_batch_size": 1_000_000, "projection_size": None,
+    "n_subquantizers": 0, "n_bits": 8, "lowercase": False, "normalize_text": False,
+    "index_factory": "Flat", "search_params": "", "allow_pickle_embeddings": False,
+    "index_dir": None, "use_gpu_index": True,
+}
 DEMO_QUERY_BATCH, DEMO_QUERY_MAXLENGTH = 16, 200  # setup/search_document_demo (spec §8.5)
 
 
@@ -75,7 +76,7 @@ class Retriever:
 
     @classmethod
     def from_components(cls, encoder: Encoder, index: PassageIndex,
-                        passages: list[Passage] | dict[str, Passage], **args) -> "Retriever":
+                        passages: list[Passage] | dict[str, Passage], **args) -> Retriever:
         """A ready retriever from loaded parts (used by the demo and tests)."""
         retriever = cls(args)
         retriever.encoder, retriever.index = encoder, index

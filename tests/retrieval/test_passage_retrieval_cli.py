@@ -48,7 +48,7 @@ def test_data_mode_adds_ctxs_to_every_item_via_the_real_cli(tiny_bert_path, smal
          "--passages_embeddings", str(tmp_path / "emb" / "*"), "--data", str(questions),
          "--output_dir", str(tmp_path / "out"), "--n_docs", "3",
          "--model_name_or_path", tiny_bert_path],
-        cwd=REPO, capture_output=True, text=True, timeout=300)
+        cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
     assert run.returncode == 0, run.stderr
     items = [json.loads(line) for line in (tmp_path / "out" / "popqa.jsonl").open()]
     originals = [json.loads(line) for line in questions.open()]
@@ -112,7 +112,7 @@ def test_ragged_tsv_exits_2_with_a_located_error_and_writes_nothing(tmp_path):
     run = subprocess.run(
         [sys.executable, "retrieval_lm/generate_passage_embeddings.py", "--passages", str(bad),
          "--output_dir", str(tmp_path / "emb")], cwd=REPO, capture_output=True, text=True,
-        timeout=300)
+        timeout=300, check=False)
     assert run.returncode == 2
     assert run.stderr.startswith("error: ") and "psgs.tsv, line 3" in run.stderr
     assert "Traceback" not in run.stderr and not (tmp_path / "emb").exists()

@@ -29,8 +29,8 @@ def test_readme_demo_calls_return_passages_with_scores(tiny_bert_path, embedded)
     assert scores == sorted(scores, reverse=True)
     passages = {p["id"]: p for p in load_passages(corpus)}
     q = retriever.encoder.encode(["What is Henry Feilden's occupation?"])[0]
-    p = retriever.encoder.encode([f"{passages[docs[0]['id']]['title']} "
-                                  f"{passages[docs[0]['id']]['text']}"])[0]
+    top = passages[docs[0]["id"]]
+    p = retriever.encoder.encode([top["title"] + " " + top["text"]])[0]
     assert docs[0]["score"] == pytest.approx(float(q @ p), rel=1e-4)  # inner product (§8.4)
 
 
