@@ -64,7 +64,7 @@ class HFSequenceScorer:
 
 
 class HFTokenSession:
-    """K prompts (left-padded) advanced together one token at a time with a KV cache."""
+    """Prompts (left-padded) advanced together one token per row at a time with a KV cache."""
 
     def __init__(self, model, tokenizer, prompts: Sequence[str]):
         self.model, self.device = model, model.device
@@ -89,9 +89,9 @@ class HFTokenSession:
     def logprobs(self) -> np.ndarray:
         return self._logprobs.double().cpu().numpy()
 
-    def append(self, token_id: int) -> None:
-        rows = self.mask.shape[0]
-        ids = torch.full((rows, 1), token_id, dtype=torch.long, device=self.device)
+    def append(self, token_ids: Sequence[int]) -> None:
+        """Append ``token_ids[r]`` to row r and compute the next distributions."""
+        ids = torch.tensor(list(token_ids), dtype=torch.long, device=self.device)[:, None]
         self.mask = torch.cat([self.mask, torch.ones_like(self.mask[:, :1])], dim=1)
         positions = self.next_position
         self.next_position = positions + 1

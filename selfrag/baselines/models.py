@@ -78,5 +78,5 @@ def build_generation(spec: ModelSpec, mode: str, max_new_tokens: int, faithful: 
         from selfrag.baselines.hf_steps import HFNextTokenModel
         from selfrag.baselines.rag import RagToken
 
-        return None, RagToken(HFNextTokenModel.from_lm(lm), max_new_tokens)
+        return None, RagToken(HFNextTokenModel.from_lm(lm), max_new_tokens, max_rows=spec.batch_size)
     return BackendGenerator(lm, max_new_tokens, faithful, seed), None

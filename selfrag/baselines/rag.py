@@ -65,13 +65,15 @@ class SequenceScorer(Protocol):
 
 
 class TokenSession(Protocol):
-    """K prompts decoded in lock-step; every row receives the same appended token."""
+    """Rows (the K documents of one or more queries) decoded in lock-step."""
 
     def logprobs(self) -> np.ndarray:
-        """Next-token log-probabilities ``[K, vocab]`` (full softmax)."""
+        """Next-token log-probabilities ``[rows, vocab]`` (full softmax)."""
         ...
 
-    def append(self, token_id: int) -> None: ...
+    def append(self, token_ids: Sequence[int]) -> None:
+        """Append one token to every row (``token_ids[r]`` to row r)."""
+        ...
 
 
 class NextTokenModel(Protocol):
@@ -167,39 +169,68 @@ class RagSequence:
 class RagToken:
     """RAG-Token: greedy decoding on the per-step mixture of the K documents' distributions.
 
+    The documents of several queries are decoded together (one row each, at most ``max_rows``
+    rows per group; a query is never split); each query mixes only its own rows.
+
     Args:
-        model: gives full next-token distributions for K prompts in lock-step.
+        model: gives full next-token distributions for many prompts in lock-step.
         max_new_tokens: answer length limit.
+        max_rows: rows (query x document prompts) decoded together.
     """
 
-    def __init__(self, model: NextTokenModel, max_new_tokens: int = 15):
-        self.model, self.max_new_tokens = model, max_new_tokens
+    def __init__(self, model: NextTokenModel, max_new_tokens: int = 15, max_rows: int = 16):
+        self.model, self.max_new_tokens, self.max_rows = model, max_new_tokens, max(1, max_rows)
 
     def answer(self, prompts: Sequence[str], weights: np.ndarray) -> RagAnswer:
-        session = self.model.start(prompts)
-        token_ids: list[int] = []
-        total = 0.0
-        for _ in range(self.max_new_tokens):
-            mixture = mix_logprobs(session.logprobs(), weights)  # sum_d p(d|x) p(y_t|x,d,y_<t)
-            token = int(np.argmax(mixture))
-            token_ids.append(token)
-            total += float(mixture[token])
-            if token in self.model.stop_token_ids:
-                break
-            session.append(token)
-        text_ids = token_ids[:-1] if token_ids and token_ids[-1] in self.model.stop_token_ids \
-            else token_ids
-        return RagAnswer(self.model.decode(text_ids), token_ids, total,
-                         np.asarray(weights, dtype=float).tolist())
+        return self._decode_group([prompts], [weights])[0]
 
     def answer_batch(self, doc_prompts: Sequence[Sequence[str]], weights: Sequence[np.ndarray],
                      progress: bool = False) -> list[RagAnswer]:
-        """One query at a time (its K documents batched)."""
         from tqdm.auto import tqdm
 
-        pairs = list(zip(doc_prompts, weights))
-        return [self.answer(p, w) for p, w in tqdm(pairs, desc="rag-token", disable=not progress,
-                                                    leave=False)]
+        groups, current, rows = [], [], 0
+        for index, prompts in enumerate(doc_prompts):
+            if current and rows + len(prompts) > self.max_rows:
+                groups.append(current)
+                current, rows = [], 0
+            current.append(index)
+            rows += len(prompts)
+        if current:
+            groups.append(current)
+        answers: list[RagAnswer] = []
+        for group in tqdm(groups, desc="rag-token", disable=not progress, leave=False):
+            answers += self._decode_group([doc_prompts[i] for i in group], [weights[i] for i in group])
+        return answers
+
+    def _decode_group(self, doc_prompts: Sequence[Sequence[str]],
+                      weights: Sequence[np.ndarray]) -> list[RagAnswer]:
+        bounds = np.cumsum([0] + [len(p) for p in doc_prompts])
+        session = self.model.start([p for prompts in doc_prompts for p in prompts])
+        stops = self.model.stop_token_ids
+        tokens: list[list[int]] = [[] for _ in doc_prompts]
+        totals = [0.0] * len(doc_prompts)
+        for step in range(self.max_new_tokens):
+            logprobs = session.logprobs()
+            for q, w in enumerate(weights):
+                if tokens[q] and tokens[q][-1] in stops:
+                    continue
+                # p(y_t|x,y_<t) = sum_d p(d|x) p(y_t|x,d,y_<t)  (Lewis et al. 2020, eq. 2)
+                mixture = mix_logprobs(logprobs[bounds[q]:bounds[q + 1]], w)
+                token = int(np.argmax(mixture))
+                tokens[q].append(token)
+                totals[q] += float(mixture[token])
+            finished = all(t and t[-1] in stops for t in tokens)
+            if finished or step == self.max_new_tokens - 1:
+                break
+            # Finished queries keep receiving their stop token; their rows are ignored.
+            session.append([t[-1] for q, t in enumerate(tokens)
+                            for _ in range(bounds[q + 1] - bounds[q])])
+        answers = []
+        for ids, total, w in zip(tokens, totals, weights):
+            text_ids = ids[:-1] if ids and ids[-1] in stops else ids
+            answers.append(RagAnswer(self.model.decode(text_ids), ids, total,
+                                     np.asarray(w, dtype=float).tolist()))
+        return answers
 
 
 def finite_or_none(value: float) -> float | None:

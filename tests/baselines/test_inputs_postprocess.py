@@ -115,3 +115,19 @@ def test_baseline_accuracy_is_first_gold_substring():
     assert accuracy("it is true.", ["true", "false"]) == 1.0
     assert accuracy("false", ["true", "false"]) == 0.0
     assert baseline_metric("match")("false", ["true", "false"]) == 1.0
+
+
+def test_records_get_postprocessed_outputs_by_default_and_the_quirk_when_faithful():
+    from selfrag.baselines.inputs import BaselineExample
+    from selfrag.baselines.runner import BaselineConfig, assemble_records
+
+    examples = [BaselineExample(i + 1, {"id": i}, f"claim {i}", ["true"]) for i in range(7)]
+    outputs = [{"raw": "SUPPORTS\n\nbecause"}] * 6 + [{"raw": "REFUTES"}]
+    records, summary = assemble_records(BaselineConfig(task="fever", metric="accuracy"), examples,
+                                        outputs)
+    assert [r["output"] for r in records] == ["true"] * 6 + ["false"]
+    assert summary["score"] == pytest.approx(6 / 7) and summary["n"] == 7
+    assert records[0]["golds"] == ["true"] and records[0]["instruction"] == "claim 0"
+    faithful = BaselineConfig(task="fever", metric="accuracy", faithful=True, batch_size=5)
+    records, _ = assemble_records(faithful, examples, outputs)
+    assert [r["output"] for r in records] == ["SUPPORTS"] * 5 + ["true", "REFUTES"]

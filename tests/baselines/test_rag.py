@@ -82,23 +82,26 @@ VOCAB = ["</s>", "a", "b", "c"]
 
 class ScriptedSession:
     def __init__(self, table, prompts):
-        self.table, self.prompts, self.prefix = table, prompts, ()
+        self.table, self.prompts, self.prefixes = table, prompts, [()] * len(prompts)
 
     def logprobs(self):
+        rows = [self.table.get((p, prefix), [1.0, 0, 0, 0])  # after the end: anything
+                for p, prefix in zip(self.prompts, self.prefixes)]
         with np.errstate(divide="ignore"):
-            return np.log(np.array([self.table[(p, self.prefix)] for p in self.prompts], dtype=float))
+            return np.log(np.array(rows, dtype=float))
 
-    def append(self, token_id):
-        self.prefix += (VOCAB[token_id],)
+    def append(self, token_ids):
+        self.prefixes = [prefix + (VOCAB[t],) for prefix, t in zip(self.prefixes, token_ids)]
 
 
 class ScriptedNextTokenModel:
     """Full next-token distributions over VOCAB per (prompt, generated prefix)."""
 
     def __init__(self, table):
-        self.table, self.stop_token_ids = table, {0}
+        self.table, self.stop_token_ids, self.sessions = table, {0}, []
 
     def start(self, prompts):
+        self.sessions.append(list(prompts))
         return ScriptedSession(self.table, prompts)
 
     def decode(self, ids):
@@ -135,3 +138,15 @@ def test_rag_token_stops_at_max_new_tokens():
     model = ScriptedNextTokenModel(TOKEN_TABLE)
     answer = RagToken(model, max_new_tokens=1).answer(["d1", "d2"], np.array([0.5, 0.5]))
     assert answer.token_ids == [2] and answer.text == "b"
+
+
+def test_rag_token_batches_queries_and_each_mixes_only_its_own_documents():
+    model = ScriptedNextTokenModel(TOKEN_TABLE)
+    prompts, weights = [["d1", "d2"], ["d1", "d2"], ["d2"]], [np.array([0.5, 0.5]),
+                                                              np.array([0.2, 0.8]), np.array([1.0])]
+    alone = [RagToken(model, 5).answer(p, w) for p, w in zip(prompts, weights)]
+    model.sessions.clear()
+    together = RagToken(model, 5, max_rows=4).answer_batch(prompts, weights)
+    assert model.sessions == [["d1", "d2", "d1", "d2"], ["d2"]]  # a query is never split
+    assert [a.text for a in together] == [a.text for a in alone] == ["b", "b c", "c"]
+    assert [a.logprob for a in together] == pytest.approx([a.logprob for a in alone])

@@ -27,7 +27,7 @@ def test_cached_session_matches_a_full_forward_pass_despite_left_padding(lm):
     session = HFNextTokenModel.from_lm(lm).start(PROMPTS)
     appended = [5, 77, 1200]
     for token in appended:
-        session.append(token)
+        session.append([token] * len(PROMPTS))
     cached = session.logprobs()
     for row, prompt in enumerate(PROMPTS):
         ids = torch.tensor([lm.tokenizer(prompt)["input_ids"] + appended])
@@ -44,3 +44,13 @@ def test_one_document_rag_is_plain_greedy_decoding(lm):
     assert token.token_ids == sequence.token_ids == greedy.token_ids
     assert token.logprob == pytest.approx(greedy.cumulative_logprob, abs=1e-3)
     assert sequence.logprob == pytest.approx(greedy.cumulative_logprob, abs=1e-3)
+
+
+def test_rag_token_groups_of_queries_decode_like_single_queries(lm):
+    model = HFNextTokenModel.from_lm(lm)
+    doc_prompts = [PROMPTS[:2], PROMPTS[1:], [PROMPTS[2]]]
+    weights = [np.array([0.7, 0.3]), np.array([0.5, 0.5]), np.array([1.0])]
+    alone = [RagToken(model, 5).answer(p, w) for p, w in zip(doc_prompts, weights)]
+    together = RagToken(model, 5, max_rows=5).answer_batch(doc_prompts, weights)
+    assert [a.token_ids for a in together] == [a.token_ids for a in alone]
+    assert [a.logprob for a in together] == pytest.approx([a.logprob for a in alone], abs=1e-3)
