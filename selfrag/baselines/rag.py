@@ -6,7 +6,8 @@ Both marginalise over the top-K retrieved documents ``d`` of a query ``x`` with 
 - RAG-Sequence: ``p(y|x) = sum_d p(d|x) p(y|x,d)``. Candidates: one greedy continuation per
   document; each distinct candidate is then scored under every document by teacher forcing and
   the candidate with the largest marginal wins ("thorough decoding" with one candidate per doc).
-- RAG-Token: ``p(y_t|x,y_<t) = sum_d p(d|x) p(y_t|x,d,y_<t)``, decoded greedily on the mixture.
+- RAG-Token: ``p(y_t|x,y_<t) = sum_d p(d|x) p(y_t|x,d,y_<t)``, decoded greedily on the mixture;
+  the K document prompts of several queries advance together, one row each, with a KV cache.
 
 The models are small protocols (:class:`SequenceScorer`, :class:`NextTokenModel`), implemented
 for transformers models in :mod:`selfrag.baselines.hf_steps` and by scripted models in the tests.
