@@ -7,7 +7,7 @@ padding) and the final loss of each mode.
 
 CPU example (tiny random Llama, the released 50-example sample; a few minutes on 2 cores):
     python scripts/bench_training.py --model tiny-random-llama \
-        --train_file /work/shared/data/train/selfrag_train_sample50.jsonl --max_seq_length 512
+        --train_file eval_data/selfrag_train_sample50.jsonl --max_seq_length 512
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import torch
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="tiny-random-llama", help="model name, folder or offline alias")
-    p.add_argument("--train_file", default="/work/shared/data/train/selfrag_train_sample50.jsonl",
+    p.add_argument("--train_file", default="eval_data/selfrag_train_sample50.jsonl",
                    help="JSONL of {instruction, input, output}")
     p.add_argument("--max_seq_length", type=int, default=512, help="truncation length")
     p.add_argument("--batch_size", type=int, default=4, help="examples per padded batch")

@@ -22,6 +22,7 @@ PUBHEALTH_SIZE = 100
 PASSAGES_PER_CLAIM = 5
 ASQA_OUT, ASQA_SIZE, ASQA_DOCS = "asqa_dev.knowledge_docs.head20.json", 20, 5
 FACTSCORE_OUT, FACTSCORE_SIZE = "factscore_bio.head20.jsonl", 20
+TRAIN_SAMPLE = "selfrag_train_sample50.jsonl"
 
 
 def split_titled(strip: str, separator: str) -> dict:
@@ -62,7 +63,8 @@ def main() -> None:
     with (shared / "eval/factscore_bio.top10ctxs.jsonl").open() as source:
         bios = [line for _, line in zip(range(FACTSCORE_SIZE), source)]
     (out / FACTSCORE_OUT).write_text("".join(bios))
-    print(f"wrote {len(COPIES) + 3} files to {out}")
+    shutil.copyfile(shared / "train" / TRAIN_SAMPLE, out / TRAIN_SAMPLE)
+    print(f"wrote {len(COPIES) + 4} files to {out}")
 
 
 def asqa_items(shared: Path) -> list[dict]:

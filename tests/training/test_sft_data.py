@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -184,7 +185,8 @@ def test_dataset_drops_fully_masked_and_counts_truncated(base_tokenizer):
 
 
 def test_released_training_sample_encodes(base_tokenizer):
-    examples = load_examples("/work/shared/data/train/selfrag_train_sample50.jsonl")
+    examples = load_examples(str(Path(__file__).resolve().parents[2] / "eval_data"
+                                 / "selfrag_train_sample50.jsonl"))
     dataset, stats = build_sft_dataset(base_tokenizer, examples, EncodeOptions(max_seq_length=1024))
     assert stats.read == 50 and len(dataset) == stats.kept > 40
     open_id = base_tokenizer.convert_tokens_to_ids("<paragraph>")

@@ -12,7 +12,7 @@ sys.path.insert(0, str(REPO / "retrieval_lm"))
 
 import finetune
 
-SAMPLE = "/work/shared/data/train/selfrag_train_sample50.jsonl"
+SAMPLE = str(Path(__file__).resolve().parents[2] / "eval_data" / "selfrag_train_sample50.jsonl")
 
 
 @pytest.mark.slow
@@ -22,8 +22,6 @@ def test_smollm2_finetunes_on_released_examples_and_reloads(tmp_path):
     from selfrag.prompts import format_prompt
     from selfrag.tokens import reflection_token_ids
 
-    if not Path(SAMPLE).is_file():
-        pytest.skip(f"{SAMPLE} not available")
     out = tmp_path / "smollm2"
     argv = ["--model_name_or_path", "smollm2-135m", "--use_special_tokens", "--train_file", SAMPLE,
             "--max_seq_length", "128", "--per_device_train_batch_size", "2",
