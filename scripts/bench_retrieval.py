@@ -42,30 +42,41 @@ CONFIGS = {
     "ivfpq_fs_refine_sq8": ("IVF512,PQ64x4fs,Refine(SQ8)",
                             "nprobe=32,k_factor_rf=16;nprobe=128,k_factor_rf=64"),
 }
+# Diagnostics, not run by default: where the recall is lost (cell choice vs code size).
+EXTRA_CONFIGS = {
+    "ivf_flat": ("IVF512,Flat", "nprobe=32;nprobe=128"),
+    "ivfpq_fs_wide_refine_sq8": ("IVF512,PQ192x4fs,Refine(SQ8)",
+                                 "nprobe=32,k_factor_rf=16;nprobe=128,k_factor_rf=64"),
+}
 IVF_TRAIN_ITERATIONS = 10  # k-means iterations for the coarse quantizer (faiss default: 25)
 
 
 class MixtureData:
-    """Clustered, anisotropic vectors, generated chunk by chunk from a seed (reproducible)."""
+    """Clustered, anisotropic vectors, generated chunk by chunk from a seed (reproducible).
+
+    Centres and within-cluster noise both have a decaying spectrum (amplitude ~ i^-decay) in a
+    random orthonormal basis over the first ``rank`` directions, plus a small isotropic floor in
+    every direction: most variance in few directions, as in real embeddings, yet full rank.
+    """
 
     def __init__(self, dim: int = 768, centres: int = 4096, seed: int = 0,
-                 decay: float = 0.8, noise: float = 0.6):
+                 decay: float = 0.8, noise: float = 0.6, rank: int = 128, floor: float = 0.01):
         rng = np.random.default_rng(seed)
-        # Spectrum ~ i^-decay in a random basis: most variance in few directions, as in real
-        # embeddings, but every direction carries some.
-        scale = (np.arange(1, dim + 1, dtype=np.float64) ** -decay)
+        scale = np.arange(1, rank + 1, dtype=np.float64) ** -decay
         scale /= np.sqrt((scale ** 2).sum())
         basis, _ = np.linalg.qr(rng.normal(size=(dim, dim)))
-        self.shape = (scale[:, None] * basis.T).astype(np.float32)  # [dim, dim]
-        self.centres = (rng.normal(size=(centres, dim)).astype(np.float32) @ self.shape) * 1.5
+        self.shape = (scale[:, None] * basis.T[:rank]).astype(np.float32)  # [rank, dim]
+        self.centres = 1.5 * (rng.normal(size=(centres, rank)).astype(np.float32) @ self.shape
+                              + floor * rng.normal(size=(centres, dim)).astype(np.float32))
         self.mean = rng.normal(size=dim).astype(np.float32) * 0.02  # a common offset
-        self.noise, self.seed, self.dim = noise, seed, dim
+        self.noise, self.seed, self.dim, self.rank, self.floor = noise, seed, dim, rank, floor
 
     def chunk(self, index: int, size: int) -> np.ndarray:
         rng = np.random.default_rng((self.seed, index))
         which = rng.integers(0, len(self.centres), size)
-        noise = rng.normal(size=(size, self.dim)).astype(np.float32) @ self.shape
-        return self.centres[which] + self.noise * noise + self.mean
+        low = rng.standard_normal(size=(size, self.rank), dtype=np.float32) @ self.shape
+        floor = rng.standard_normal(size=(size, self.dim), dtype=np.float32) * self.floor
+        return self.centres[which] + self.noise * (low + floor) + self.mean
 
     def materialize(self, n: int, path: Path) -> np.ndarray:
         """All ``n`` vectors in a float32 memmap (generated once, reused by every config)."""
@@ -164,7 +175,7 @@ def main(argv=None) -> None:
                    help="training vectors for IVF/PQ (>= 39 per IVF list)")
     p.add_argument("--data_cache", default=None,
                    help="where the drawn vectors are kept (default: a file in the temp folder)")
-    p.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS),
+    p.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS) + list(EXTRA_CONFIGS),
                    help="index configurations to measure (flat is always built: it is the truth)")
     p.add_argument("--skip_encoder", action="store_true", help="do not measure the encoder")
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
@@ -179,7 +190,7 @@ def main(argv=None) -> None:
     vectors = data.materialize(args.n, cache)
     results, exact = [], None
     for name in ["flat"] + [c for c in args.configs if c != "flat"]:
-        factory, params = CONFIGS[name]
+        factory, params = {**CONFIGS, **EXTRA_CONFIGS}[name]
         before = rss_bytes()
         index, train_s, build_s = build(vectors, factory, params, args.train)
         ram = rss_bytes() - before
