@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from transformers import HfArgumentParser, TrainingArguments
 
-from selfrag.errors import SelfRagError
+from selfrag.cli import entry_point
 from selfrag.training.batching import BATCHING_MODES
 from selfrag.training.critic import CriticJob, train_config_from_hf, train_critic
 
@@ -70,9 +70,9 @@ def _with_cpu_flag(argv: list[str]) -> list[str]:
     return [*argv, "--use_cpu", "True"]
 
 
-def main(argv: list[str] | None = None) -> int:
+@entry_point
+def main(argv: list[str] | None = None) -> None:
     argv = _with_cpu_flag(list(sys.argv[1:] if argv is None else argv))
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     parser = HfArgumentParser((ModelArguments, DataArguments, CriticTrainingArguments))
     model_args, data_args, training_args = parser.parse_args_into_dataclasses(argv)
     if data_args.data_path is None:
@@ -93,14 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     config = train_config_from_hf(training_args, training_args.warmup_ratio,
                                   training_args.model_max_length, training_args.batching)
-    try:
-        summary = train_critic(job, config)
-    except SelfRagError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    summary = train_critic(job, config)
     if summary.get("world_size", 1) == 1 or training_args.process_index == 0:
         logging.getLogger("train_special_tokens").info("done: %s", json.dumps(summary))
-    return 0
 
 
 if __name__ == "__main__":

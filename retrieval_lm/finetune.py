@@ -18,7 +18,7 @@ import json
 import logging
 import sys
 
-from selfrag.errors import SelfRagError
+from selfrag.cli import entry_point, flag_error
 from selfrag.training.batching import BATCHING_MODES
 from selfrag.training.generator import FinetuneJob, finetune
 from selfrag.training.loop import TrainConfig
@@ -89,13 +89,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
+@entry_point
+def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     steps = args.checkpointing_steps
     if steps is not None and steps != "epoch" and not steps.isdigit():
-        print(f"error: --checkpointing_steps must be an integer or 'epoch', got {steps!r}", file=sys.stderr)
-        return 2
+        raise flag_error("--checkpointing_steps", f"must be an integer or 'epoch', got {steps!r}")
     job = FinetuneJob(
         model_name_or_path=args.model_name_or_path, train_file=args.train_file,
         dataset_name=args.dataset_name, dataset_config_name=args.dataset_config_name,
@@ -120,13 +119,8 @@ def main(argv: list[str] | None = None) -> int:
         resume_from_checkpoint=args.resume_from_checkpoint, batching=args.batching,
         seed=42 if args.seed is None else args.seed,
     )
-    try:
-        summary = finetune(job, config)
-    except SelfRagError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    summary = finetune(job, config)
     logging.getLogger("finetune").info("done: %s", json.dumps(summary))
-    return 0
 
 
 if __name__ == "__main__":

@@ -17,10 +17,9 @@ A finished shard is skipped; an interrupted one resumes from its last saved bloc
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
-from selfrag.errors import SelfRagError
+from selfrag.cli import entry_point
 from selfrag.retrieval.embeddings import generate_shard
 from selfrag.retrieval.encoder import DEFAULT_ENCODER, Encoder
 from selfrag.retrieval.passages import load_passages
@@ -52,23 +51,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def main(argv=None) -> int:
+@entry_point
+def main(argv=None) -> None:
     args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        passages = load_passages(args.passages)
-        encoder = Encoder.load(args.model_name_or_path, fp16=not args.no_fp16)
-        path = generate_shard(
-            passages, encoder, args.output_dir, prefix=args.prefix, shard_id=args.shard_id,
-            num_shards=args.num_shards, batch_size=args.per_gpu_batch_size,
-            max_length=args.passage_maxlength, use_title=not args.no_title,
-            lowercase=args.lowercase, normalize=args.normalize_text,
-            checkpoint_every=args.checkpoint_every, source=args.passages)
-    except SelfRagError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    passages = load_passages(args.passages)
+    encoder = Encoder.load(args.model_name_or_path, fp16=not args.no_fp16)
+    path = generate_shard(
+        passages, encoder, args.output_dir, prefix=args.prefix, shard_id=args.shard_id,
+        num_shards=args.num_shards, batch_size=args.per_gpu_batch_size,
+        max_length=args.passage_maxlength, use_title=not args.no_title,
+        lowercase=args.lowercase, normalize=args.normalize_text,
+        checkpoint_every=args.checkpoint_every, source=args.passages)
     print(f"embeddings written to {path}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 
-from selfrag.errors import SelfRagError
+from selfrag.cli import entry_point
 from selfrag.retrieval.batch import add_ctxs
 from selfrag.retrieval.encoder import DEFAULT_ENCODER
 from selfrag.retrieval.retriever import Retriever
@@ -75,22 +74,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def main(argv=None) -> int:
+@entry_point
+def main(argv=None) -> None:
     args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        retriever = Retriever(args)
-        retriever.setup_retriever()
-        if args.data:
-            output = add_ctxs(retriever, args.data, args.output_dir, n_docs=args.n_docs)
-            print(f"wrote {output}")
-        else:
-            for rank, doc in enumerate(retriever.search_document(args.query, args.n_docs), 1):
-                print(json.dumps({"rank": rank, **doc}, ensure_ascii=False))
-    except SelfRagError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0
+    retriever = Retriever(args)
+    retriever.setup_retriever()
+    if args.data:
+        output = add_ctxs(retriever, args.data, args.output_dir, n_docs=args.n_docs)
+        print(f"wrote {output}")
+    else:
+        for rank, doc in enumerate(retriever.search_document(args.query, args.n_docs), 1):
+            print(json.dumps({"rank": rank, **doc}, ensure_ascii=False))
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ from selfrag.baselines.inputs import check_prompt_name, load_baseline_examples  
 from selfrag.baselines.models import BASELINE_BACKENDS, ModelSpec, build_generation  # noqa: E402
 from selfrag.baselines.postprocess import BASELINE_METRICS  # noqa: E402
 from selfrag.baselines.runner import MODES, BaselineConfig, run_baseline  # noqa: E402
-from selfrag.cli import flag_error, run_main  # noqa: E402
+from selfrag.cli import entry_point, flag_error  # noqa: E402
 
 SEED = 0
 #: Flags that do not change results, left out of the resume fingerprint.
@@ -100,6 +100,7 @@ def check_args(args) -> None:
         raise flag_error("--retrieval_file", "passages are used only with --mode retrieval/rag_*")
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     check_args(args)
@@ -127,4 +128,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(run_main(main))
+    sys.exit(main())

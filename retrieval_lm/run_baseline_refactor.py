@@ -14,7 +14,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from retrieval_lm.run_baseline_lm import build_parser, main  # noqa: E402,F401
-from selfrag.cli import run_main  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(run_main(main))
+    sys.exit(main())

@@ -50,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@cli.entry_point
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     cli.check_inference_flags(args)
@@ -75,4 +76,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(cli.run_main(main))
+    sys.exit(main())

@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@cli.entry_point
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     cli.check_inference_flags(args)
@@ -66,4 +67,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(cli.run_main(main))
+    sys.exit(main())

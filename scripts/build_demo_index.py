@@ -11,15 +11,15 @@ interrupted run resumes. Then try a query::
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
-from selfrag.errors import SelfRagError
+from selfrag.cli import entry_point
 from selfrag.retrieval.demo import DEMO_CORPUS, build_demo_index, load_demo_retriever
 from selfrag.retrieval.encoder import DEFAULT_ENCODER
 
 
-def main(argv=None) -> int:
+@entry_point
+def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--corpus", default=str(DEMO_CORPUS), help="passage file (JSONL or DPR TSV)")
     p.add_argument("--model_name_or_path", default=DEFAULT_ENCODER, help="passage/query encoder")
@@ -28,18 +28,12 @@ def main(argv=None) -> int:
     p.add_argument("--query", default=None, help="after building, print the top passages for it")
     p.add_argument("--n_docs", type=int, default=5, help="passages printed for --query")
     args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        folder = build_demo_index(args.corpus, args.model_name_or_path, args.cache_dir)
-        print(f"demo index ready in {folder}")
-        if args.query:
-            retriever = load_demo_retriever(args.corpus, args.model_name_or_path, args.cache_dir)
-            for doc in retriever.search_batch([args.query], args.n_docs)[0]:
-                print(f"{doc['score']:.3f}  [{doc['id']}] {doc['title']}: {doc['text'][:120]}")
-    except SelfRagError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0
+    folder = build_demo_index(args.corpus, args.model_name_or_path, args.cache_dir)
+    print(f"demo index ready in {folder}")
+    if args.query:
+        retriever = load_demo_retriever(args.corpus, args.model_name_or_path, args.cache_dir)
+        for doc in retriever.search_batch([args.query], args.n_docs)[0]:
+            print(f"{doc['score']:.3f}  [{doc['id']}] {doc['title']}: {doc['text'][:120]}")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 from collections.abc import Callable
@@ -10,14 +11,27 @@ from selfrag.errors import SelfRagError
 
 
 def run_main(main: Callable[[list[str] | None], object], argv: list[str] | None = None) -> int:
-    """Call ``main``; a :class:`SelfRagError` becomes one ``error:`` line and exit status 2."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    """Call ``main``; a :class:`SelfRagError` becomes one ``error:`` line and exit status 2.
+
+    Returns ``main``'s own status when it returns an int, else 0.
+    """
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        main(argv)
+        status = main(argv)
     except SelfRagError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    return 0
+    return status if isinstance(status, int) else 0
+
+
+def entry_point(main: Callable[[list[str] | None], object]) -> Callable[[list[str] | None], int]:
+    """Make ``main(argv)`` a command: ``main(argv)`` then returns its exit status (see run_main)."""
+
+    @functools.wraps(main)
+    def command(argv: list[str] | None = None) -> int:
+        return run_main(main, argv)
+
+    return command
 
 
 def flag_error(flag: str, message: str) -> SelfRagError:

@@ -28,7 +28,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from selfrag.errors import InputError, SelfRagError
-from selfrag.io import write_json_atomic
+from selfrag.io import atomic_open, write_json_atomic
 from selfrag.retrieval.encoder import Encoder
 from selfrag.retrieval.passages import Passage, passage_text
 
@@ -78,17 +78,8 @@ def file_lock(path: Path):
 
 
 def _save_npy_atomic(path: Path, array: np.ndarray) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        with open(tmp, "wb") as handle:
-            np.save(handle, array, allow_pickle=False)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "wb") as handle:
+        np.save(handle, array, allow_pickle=False)
 
 
 def generate_shard(passages: list[Passage], encoder: Encoder, output_dir: str | os.PathLike,
