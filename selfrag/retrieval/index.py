@@ -1,12 +1,25 @@
 """A faiss index over passage vectors, with its ids and the settings it must be queried with.
 
-Any ``faiss.index_factory`` string works, always with the inner-product metric (spec §8.4: the
-original searches unnormalised mean-pooled vectors by inner product):
+Any ``faiss.index_factory`` string works; passages are always ranked by inner product (spec §8.4:
+the original searches unnormalised mean-pooled vectors by inner product):
 
 - ``"Flat"``: exact search (the original's ``IndexFlatIP``); 4·d bytes per vector.
 - ``"PQ{m}x{bits}"``: the original's ``--n_subquantizers`` option (``IndexPQ``).
 - ``"IVF{nlist},PQ{m}"``, ``"OPQ{m}_{d'},IVF{nlist},PQ{m}x4fsr,Refine(PQ{m2})"``,
   ``"HNSW32"``…: compressed or graph indexes, trained on a sample of the vectors.
+
+With ``mips_max_norm=M`` (:meth:`PassageIndex.create`, ``build_from_shards(mips_transform=True)``)
+the inner-product search is reduced to an L2 search, so that IVF cells and PQ codes, which
+partition space by L2 distance, fit it: every passage vector x gets one extra coordinate
+``sqrt(M² - ||x||²)`` (all of them then have norm M), every query q gets 0, and
+``||q' - x'||² = ||q||² + M² - 2·q·x`` ranks passages exactly as ``q·x`` does. The faiss index is
+then an L2 index of dimension d+1; :meth:`PassageIndex.search` takes and returns d-dimensional
+vectors and inner-product scores. ``meta.json`` records ``mips_transform: true`` and
+``mips_max_norm``; a vector longer than M cannot be added (it would be ranked wrongly).
+Measure before using it (``scripts/bench_retrieval.py``, configurations ``*_mips``): it helps when
+a few long vectors dominate the inner-product top-k, but when norms vary only moderately (as for
+Contriever) the extra coordinate, up to M in size, dominates the k-means cells and recall drops
+(100k synthetic vectors, ``IVF512,Flat``, nprobe=16: 0.87 without, 0.56 with the transform).
 
 Saved as a folder: ``index.faiss`` (``faiss.write_index``), ``ids.npy`` (int64, when every id is
 a plain decimal number) or ``ids.json``, and ``meta.json`` (encoder name/dimension/pooling/
@@ -81,6 +94,38 @@ class IdMap:
         return ids
 
 
+def mips_database(vectors: np.ndarray, max_norm: float) -> np.ndarray:
+    """Passage vectors [n, d] → [n, d+1] of norm ``max_norm`` (MIPS → L2 reduction).
+
+    Raises:
+        SelfRagError: a vector is longer than ``max_norm``.
+    """
+    vectors = np.asarray(vectors, dtype=np.float32)
+    sq = np.einsum("ij,ij->i", vectors, vectors, dtype=np.float64)
+    if len(sq) and sq.max() > max_norm ** 2 * (1 + 1e-6):
+        raise SelfRagError(f"a vector has norm {np.sqrt(sq.max()):.6g} > mips_max_norm "
+                           f"{max_norm:.6g}; rebuild the index with a larger maximum norm")
+    extra = np.sqrt(np.maximum(max_norm ** 2 - sq, 0.0)).astype(np.float32)
+    return np.ascontiguousarray(np.hstack([vectors, extra[:, None]]))
+
+
+def mips_queries(queries: np.ndarray) -> np.ndarray:
+    """Query vectors [q, d] → [q, d+1] with a 0 appended (MIPS → L2 reduction)."""
+    queries = np.asarray(queries, dtype=np.float32)
+    return np.ascontiguousarray(np.hstack([queries, np.zeros((len(queries), 1), np.float32)]))
+
+
+def max_norm(vectors: np.ndarray, chunk_size: int = 1_000_000) -> float:
+    """The largest L2 norm among the rows of ``vectors`` (read in chunks: memmaps welcome)."""
+    best = 0.0
+    for start in range(0, len(vectors), chunk_size):
+        chunk = np.asarray(vectors[start:start + chunk_size], dtype=np.float32)
+        if len(chunk):
+            best = max(best, float(np.einsum("ij,ij->i", chunk, chunk,
+                                             dtype=np.float64).max()))
+    return float(np.sqrt(best))
+
+
 def _canonical_int(text: str) -> bool:
     return text.isdigit() and text.isascii() and (text == "0" or text[0] != "0") and len(text) < 19
 
@@ -89,9 +134,11 @@ class PassageIndex:
     """faiss index + :class:`IdMap` + metadata, searched in batches.
 
     Args:
-        index: a faiss index (inner-product metric).
+        index: a faiss index (inner-product metric; L2 over d+1 dimensions with the MIPS
+            transform).
         ids: row → passage id.
-        meta: ``encoder`` ({name, dim, pooling, normalize}), ``factory``, ``search_params``.
+        meta: ``encoder`` ({name, dim, pooling, normalize}), ``factory``, ``search_params``,
+            and ``mips_transform`` / ``mips_max_norm`` when the transform is used.
     """
 
     def __init__(self, index: faiss.Index, ids: IdMap, meta: dict):
@@ -99,20 +146,42 @@ class PassageIndex:
 
     @classmethod
     def create(cls, dim: int, factory: str = "Flat", encoder: dict | None = None,
-               search_params: str = "") -> PassageIndex:
-        """An empty index from a factory string (inner product), untrained if it needs training."""
+               search_params: str = "", mips_max_norm: float | None = None) -> PassageIndex:
+        """An empty index from a factory string, untrained if it needs training.
+
+        Without ``mips_max_norm``: a ``dim``-d inner-product index. With it: the MIPS → L2
+        transform (module docstring), i.e. an L2 index over ``dim + 1`` dimensions that accepts
+        passage vectors of norm up to ``mips_max_norm``.
+        """
+        if mips_max_norm is not None and not (np.isfinite(mips_max_norm) and mips_max_norm > 0):
+            raise SelfRagError(f"mips_max_norm must be a positive number, not {mips_max_norm!r}")
+        mips = mips_max_norm is not None
         try:
-            index = faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
+            index = faiss.index_factory(dim + 1 if mips else dim, factory,
+                                        faiss.METRIC_L2 if mips else faiss.METRIC_INNER_PRODUCT)
         except RuntimeError as err:
             raise SelfRagError(f"faiss cannot build index {factory!r}: "
                                f"{str(err).strip().splitlines()[-1]}") from None
         meta = {"format": FORMAT, "encoder": encoder or {}, "dim": dim, "factory": factory,
                 "metric": "inner_product", "search_params": search_params}
+        if mips:
+            meta.update(mips_transform=True, mips_max_norm=float(mips_max_norm))
         return cls(index, IdMap(), meta)
 
     @property
+    def mips(self) -> bool:
+        """Whether the MIPS → L2 transform is applied at add and search."""
+        return bool(self.meta.get("mips_transform"))
+
+    @property
     def dim(self) -> int:
-        return int(self.index.d)
+        """Dimension of the passage and query vectors (the faiss index has one more with MIPS)."""
+        return int(self.index.d) - (1 if self.mips else 0)
+
+    def _database(self, vectors: np.ndarray) -> np.ndarray:
+        if self.mips:
+            return mips_database(vectors, self.meta["mips_max_norm"])
+        return np.ascontiguousarray(vectors, dtype=np.float32)
 
     def __len__(self) -> int:
         return int(self.index.ntotal)
@@ -121,7 +190,7 @@ class PassageIndex:
         """Train quantizers (IVF/PQ/OPQ) on a sample; a no-op for ``Flat``."""
         if not self.index.is_trained:
             logger.info("training %s on %d vectors", self.meta["factory"], len(vectors))
-            self.index.train(np.ascontiguousarray(vectors, dtype=np.float32))
+            self.index.train(self._database(vectors))
 
     def add(self, ids: Sequence[str], vectors: np.ndarray, chunk_size: int = 1_000_000) -> None:
         """Append vectors (in chunks of ``chunk_size`` rows) with their passage ids."""
@@ -132,8 +201,7 @@ class PassageIndex:
         if not self.index.is_trained:
             raise SelfRagError(f"index {self.meta['factory']!r} must be trained before adding")
         for start in range(0, len(vectors), chunk_size):
-            chunk = np.ascontiguousarray(vectors[start:start + chunk_size], dtype=np.float32)
-            self.index.add(chunk)
+            self.index.add(self._database(vectors[start:start + chunk_size]))
         self.ids.extend(ids)
 
     def set_search_params(self, params: str) -> None:
@@ -150,7 +218,9 @@ class PassageIndex:
                ) -> tuple[np.ndarray, list[list[str]]]:
         """Top-``k`` passages per query: scores ``[q, k]`` and lists of passage ids.
 
-        Rows where faiss found fewer than ``k`` results are shorter (their scores are ``-inf``).
+        Scores are inner products (as faiss estimates them for compressed indexes; with the MIPS
+        transform, recovered from the L2 distance as ``(||q||² + M² - distance) / 2``). Rows where
+        faiss found fewer than ``k`` results are shorter (their scores are ``-inf``).
         """
         queries = np.ascontiguousarray(queries, dtype=np.float32)
         if queries.ndim != 2 or queries.shape[1] != self.dim:
@@ -160,7 +230,14 @@ class PassageIndex:
         scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
         hits: list[list[str]] = []
         for start in range(0, len(queries), batch_size):
-            s, rows = self.index.search(queries[start:start + batch_size], k)
+            batch = queries[start:start + batch_size]
+            if self.mips:
+                s, rows = self.index.search(mips_queries(batch), k)
+                offset = (np.einsum("ij,ij->i", batch, batch, dtype=np.float64)
+                          + self.meta["mips_max_norm"] ** 2)
+                s = ((offset[:, None] - s) / 2).astype(np.float32)
+            else:
+                s, rows = self.index.search(batch, k)
             for i, row in enumerate(rows):
                 found = row[row >= 0]
                 scores[start + i, :len(found)] = s[i, :len(found)]
@@ -242,8 +319,21 @@ class PassageIndex:
         if not (len(ids) == index.ntotal == meta.get("count")):
             raise InputError(meta_path, f"index holds {index.ntotal} vectors, {ids_path.name} "
                              f"{len(ids)} ids, metadata says {meta.get('count')}", field="count")
-        if index.d != meta.get("dim"):
-            raise InputError(meta_path, f"faiss index dimension {index.d} != {meta.get('dim')}",
+        mips = meta.get("mips_transform", False)
+        if mips not in (True, False):
+            raise InputError(meta_path, f"mips_transform must be true or false, not {mips!r}",
+                             field="mips_transform")
+        if mips:
+            norm = meta.get("mips_max_norm")
+            if isinstance(norm, bool) or not isinstance(norm, (int, float)) or not norm > 0:
+                raise InputError(meta_path, f"mips_transform needs a positive mips_max_norm, "
+                                 f"not {norm!r}", field="mips_max_norm")
+            if index.metric_type != faiss.METRIC_L2:
+                raise InputError(meta_path, "mips_transform needs an L2 faiss index; this one "
+                                 f"has metric {index.metric_type}", field="mips_transform")
+        if index.d != meta.get("dim", -2) + (1 if mips else 0):
+            raise InputError(meta_path, f"faiss index dimension {index.d} does not fit dim "
+                             f"{meta.get('dim')}" + (" + 1 (mips_transform)" if mips else ""),
                              field="dim")
         loaded = cls(index, ids, meta)
         loaded.set_search_params(meta.get("search_params", "") if search_params is None
@@ -266,11 +356,13 @@ def _check_encoder(meta_path: Path, stored: dict, encoder: dict) -> None:
 def build_from_shards(shards: Iterable[EmbeddingShard], factory: str = "Flat",
                       encoder: dict | None = None, chunk_size: int = 1_000_000,
                       train_size: int = DEFAULT_TRAIN_SIZE, search_params: str = "",
-                      seed: int = 0) -> PassageIndex:
+                      seed: int = 0, mips_transform: bool = False) -> PassageIndex:
     """Build an index from embedding shards (checked to agree with ``encoder`` when given).
 
     Indexes that need training are trained on up to ``train_size`` vectors drawn uniformly from
-    all shards; vectors are then added shard by shard in chunks of ``chunk_size``.
+    all shards; vectors are then added shard by shard in chunks of ``chunk_size``. With
+    ``mips_transform`` (recommended for IVF/PQ indexes over unnormalised vectors), a first pass
+    over the shards finds the largest norm M (module docstring).
 
     Raises:
         InputError: a shard's recorded encoder or dimension differs from ``encoder``.
@@ -287,7 +379,10 @@ def build_from_shards(shards: Iterable[EmbeddingShard], factory: str = "Flat",
             if shard.meta.get("encoder"):
                 _check_encoder(shard.path.with_suffix(".json"), shard.meta["encoder"], encoder)
     _check_unique_ids(shards)
-    index = PassageIndex.create(dim, factory, encoder, search_params)
+    norm = None
+    if mips_transform:
+        norm = max(max_norm(s.vectors, chunk_size) for s in shards) or 1.0
+    index = PassageIndex.create(dim, factory, encoder, search_params, mips_max_norm=norm)
     total = sum(len(s.ids) for s in shards)
     if not index.index.is_trained:
         rng = np.random.default_rng(seed)
