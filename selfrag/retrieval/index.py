@@ -19,7 +19,8 @@ vectors and inner-product scores. ``meta.json`` records ``mips_transform: true``
 Measure before using it (``scripts/bench_retrieval.py``, configurations ``*_mips``): it helps when
 a few long vectors dominate the inner-product top-k, but when norms vary only moderately (as for
 Contriever) the extra coordinate, up to M in size, dominates the k-means cells and recall drops
-(100k synthetic vectors, ``IVF512,Flat``, nprobe=16: 0.87 without, 0.56 with the transform).
+(1M synthetic 768-d vectors, ``IVF1024,Flat``, recall@20 at nprobe=32: 0.97 without,
+0.88 with the transform).
 
 Saved as a folder: ``index.faiss`` (``faiss.write_index``), ``ids.npy`` (int64, when every id is
 a plain decimal number) or ``ids.json``, and ``meta.json`` (encoder name/dimension/pooling/
