@@ -33,7 +33,7 @@ from selfrag.baselines.inputs import check_prompt_name, load_baseline_examples  
 from selfrag.baselines.models import BASELINE_BACKENDS, ModelSpec, build_generation  # noqa: E402
 from selfrag.baselines.postprocess import BASELINE_METRICS  # noqa: E402
 from selfrag.baselines.runner import MODES, BaselineConfig, run_baseline  # noqa: E402
-from selfrag.cli import entry_point, flag_error  # noqa: E402
+from selfrag.cli import entry_point, flag_error, resolve_device  # noqa: E402
 
 SEED = 0
 #: Flags that do not change results, left out of the resume fingerprint.
@@ -116,8 +116,7 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     torch.manual_seed(SEED)
-    device = args.device if args.device != "cuda" or torch.cuda.is_available() else "cpu"
-    spec = ModelSpec(args.model_name, args.backend, device, args.dtype, args.batch_size,
+    spec = ModelSpec(args.model_name, args.backend, resolve_device(args.device), args.dtype, args.batch_size,
                      args.world_size, args.download_dir, args.tokenizer_path, args.api_key,
                      args.openai_base_url, args.openai_api, args.openai_retries, args.openai_backoff)
     generator, rag = build_generation(spec, args.mode, args.max_new_tokens, args.faithful, SEED)

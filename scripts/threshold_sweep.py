@@ -21,20 +21,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from selfrag.cli import flag_error, run_main  # noqa: E402
+from selfrag.cli import add_model_flags, build_lm, critique_weights, flag_error, run_main  # noqa: E402
 from selfrag.evaluation.tasks import SHORT_FORM_TASKS, canonical_task  # noqa: E402
-from selfrag.inference.scoring import CritiqueWeights  # noqa: E402
 from selfrag.inference.short_form import ShortFormConfig  # noqa: E402
 from selfrag.inference.short_form_run import ShortFormRun, load_run_examples  # noqa: E402
-from selfrag.lm import BACKENDS  # noqa: E402
 
+SEED = 633  # as run_short_form.py
 DEFAULT_THRESHOLDS = [round(0.1 * i, 1) for i in range(11)]
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model_name", type=str, required=True,
-                   help="HF id or folder of a Self-RAG model, or 'smollm2-135m' (offline default)")
+    add_model_flags(p)
     p.add_argument("--input_file", type=str, required=True, help=".json list or JSONL of queries")
     p.add_argument("--output_csv", type=str, required=True, help="per-threshold results (CSV)")
     p.add_argument("--output_png", type=str, default=None, help="plot (default: CSV name + .png)")
@@ -44,13 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="thresholds δ to evaluate (default 0.0 0.1 ... 1.0)")
     p.add_argument("--task", type=str, default=None, choices=SHORT_FORM_TASKS,
                    help="fever/pubhealth and arc_c are closed-set; others (or none) are open QA")
-    p.add_argument("--device", type=str, default="cuda", help="cuda (falls back to cpu) or cpu")
     p.add_argument("--max_new_tokens", type=int, default=15, help="tokens per continuation")
-    p.add_argument("--tokenizer_path", type=str, default=None, help="tokenizer, if not the model's")
-    p.add_argument("--download_dir", type=str, default=".cache", help="vLLM download folder")
     p.add_argument("--ndocs", type=int, default=10, help="passages per query taken from ctxs")
-    p.add_argument("--world_size", type=int, default=1, help="vLLM tensor-parallel size")
-    p.add_argument("--dtype", type=str, default="half", help="half/bfloat16/float32 (CPU: float32)")
     p.add_argument("--use_seqscore", action="store_true", help="add exp(mean token log-prob)")
     p.add_argument("--use_groundness", "--use_grounding", dest="use_groundness",
                    action="store_true", help="add the IsSup score")
@@ -60,8 +53,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--w_use", type=float, default=1.0, help="weight of IsUse (paper: 0.5)")
     p.add_argument("--metric", type=str, default="match", choices=["match", "accuracy", "em", "f1"],
                    help="per-query metric against the gold answers")
-    p.add_argument("--backend", type=str, default="hf", choices=BACKENDS, help="LM backend")
-    p.add_argument("--batch_size", type=int, default=16, help="prompts per forward batch (hf)")
     p.add_argument("--chunk_size", type=int, default=64, help="queries per resume checkpoint")
     p.add_argument("--faithful", action="store_true",
                    help="the released log-prob-ratio rule and raw answers (as run_short_form.py)")
@@ -75,21 +66,14 @@ def main(argv: list[str] | None = None) -> None:
     config = ShortFormConfig(
         mode="adaptive_retrieval", max_new_tokens=args.max_new_tokens, task=args.task,
         faithful=args.faithful,
-        weights=CritiqueWeights(args.w_rel, args.w_sup, args.w_use, use_support=args.use_groundness,
-                                use_utility=args.use_utility, use_seqscore=args.use_seqscore))
+        weights=critique_weights(args))
     run = ShortFormRun(args.input_file, args.output_csv, config, ndocs=args.ndocs,
                        metric=args.metric, chunk_size=args.chunk_size)
     examples = load_run_examples(run)  # validates the whole file before the model loads
 
-    import torch
-
     from selfrag.baselines.sweep_job import run_threshold_sweep
-    from selfrag.lm import load_lm
 
-    device = args.device if args.device != "cuda" or torch.cuda.is_available() else "cpu"
-    lm = load_lm(args.backend, args.model_name, device=device, dtype=args.dtype,
-                 batch_size=args.batch_size, world_size=args.world_size,
-                 download_dir=args.download_dir, tokenizer_path=args.tokenizer_path)
+    lm = build_lm(args, SEED)
     fingerprint = {k: v for k, v in vars(args).items()
                    if k not in ("output_csv", "output_png", "output_json", "thresholds", "device")}
     points = run_threshold_sweep(

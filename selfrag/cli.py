@@ -111,15 +111,21 @@ def uses_online_retrieval(args) -> bool:
     return bool(args.passages or args.demo_retriever)
 
 
+def resolve_device(requested: str) -> str:
+    """``--device``: the original's default ``cuda`` falls back to the CPU when there is no GPU."""
+    import torch
+
+    return requested if requested != "cuda" or torch.cuda.is_available() else "cpu"
+
+
 def build_lm(args, seed: int):
-    """The backend named by the model flags (CUDA falls back to the CPU when absent)."""
+    """The backend named by the model flags (see :func:`add_model_flags`)."""
     import torch
 
     from selfrag.lm import load_lm
 
     torch.manual_seed(seed)
-    device = args.device if args.device != "cuda" or torch.cuda.is_available() else "cpu"
-    return load_lm(args.backend, args.model_name, device=device, dtype=args.dtype,
+    return load_lm(args.backend, args.model_name, device=resolve_device(args.device), dtype=args.dtype,
                    batch_size=args.batch_size, world_size=args.world_size,
                    download_dir=args.download_dir, tokenizer_path=args.tokenizer_path)
 

@@ -18,7 +18,7 @@ benchmark).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from selfrag.inference.scoring import (
     COLUMN,
@@ -41,7 +41,6 @@ class _Node:
     score: float | None
     ctx: dict | None
     parent: _Node | None = None
-    children: list[_Node] = field(default_factory=list)
 
 
 def cut_at_blank_line(text: str) -> str:
@@ -144,7 +143,6 @@ class OriginalTreeSearch:
             child = _Node(parent.prompt + previous, pred, processed, score, passage, parent)
             children.append(child)
             previous = processed  # the sibling contamination of spec §5.4
-        parent.children = children
         return children
 
     def _relabel(self, g: Generation) -> str:
