@@ -27,6 +27,8 @@ class GenerationRequest:
         temperature: 0 for greedy decoding (all Self-RAG inference), > 0 to sample.
         top_p: nucleus sampling mass when sampling.
         seed: sampling seed.
+        top_logprobs: how many most probable tokens to report at every generated position
+            (0: none); used by the OpenAI-compatible server's ``logprobs``.
     """
 
     max_new_tokens: int
@@ -35,6 +37,7 @@ class GenerationRequest:
     temperature: float = 0.0
     top_p: float = 1.0
     seed: int = 0
+    top_logprobs: int = 0
 
 
 @dataclass
@@ -49,6 +52,8 @@ class Generation:
             requested control ids at each generated position (full softmax).
         token_logprobs: log-probability of each generated token (``cumulative_logprob`` is their
             sum); lets a continuation be cut into segments.
+        top_logprobs: when requested, per position the ``(token_id, logprob)`` pairs of the most
+            probable tokens, most probable first.
     """
 
     token_ids: list[int]
@@ -56,12 +61,13 @@ class Generation:
     cumulative_logprob: float
     control_logprobs: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     token_logprobs: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    top_logprobs: list[list[tuple[int, float]]] = field(default_factory=list)
 
     def prefix(self, length: int, text: str) -> Generation:
         """The first ``length`` tokens as a generation of their own (``text`` is their decoding)."""
         logprobs = self.token_logprobs[:length]
         return Generation(self.token_ids[:length], text, float(np.sum(logprobs)),
-                          self.control_logprobs[:length], logprobs)
+                          self.control_logprobs[:length], logprobs, self.top_logprobs[:length])
 
 
 class LanguageModel(Protocol):

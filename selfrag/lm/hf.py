@@ -38,9 +38,11 @@ def resolve_dtype(dtype: str | None, device: str) -> torch.dtype:
 class _StepRecorder(LogitsProcessor):
     """Records log-probabilities at every decoding step without changing the scores."""
 
-    def __init__(self, control_ids: Sequence[int]):
+    def __init__(self, control_ids: Sequence[int], top_k: int = 0):
         self.control_ids = list(control_ids)
+        self.top_k = top_k
         self.control: list[torch.Tensor] = []  # per step: [batch, n_control]
+        self.top: list[tuple[torch.Tensor, torch.Tensor]] = []  # per step: values, ids [batch, k]
         self.chosen: list[torch.Tensor] = []   # per step (lagging by one): [batch]
         self._last: torch.Tensor | None = None
 
@@ -49,6 +51,9 @@ class _StepRecorder(LogitsProcessor):
             self.chosen.append(self._last.gather(1, input_ids[:, -1:]).squeeze(1).cpu())
         logprobs = torch.log_softmax(scores.float(), dim=-1)
         self.control.append(logprobs[:, self.control_ids].cpu())
+        if self.top_k:
+            values, ids = logprobs.topk(self.top_k, dim=-1)
+            self.top.append((values.cpu(), ids.cpu()))
         self._last = logprobs
         return scores
 
@@ -121,7 +126,7 @@ class HFLanguageModel:
         pad = self.tokenizer.pad_token_id
         input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in encoded])
         attention = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in encoded])
-        recorder = _StepRecorder(request.control_ids)
+        recorder = _StepRecorder(request.control_ids, request.top_logprobs)
         if request.temperature > 0:
             torch.manual_seed(request.seed)
         sequences = self.model.generate(
@@ -131,7 +136,13 @@ class HFLanguageModel:
         new_tokens = sequences[:, width:]
         chosen, control = recorder.finish(new_tokens[:, -1])
         stops = {self.tokenizer.eos_token_id, *request.stop_token_ids}
-        return [self._unpack(row, chosen[b], control[b], stops) for b, row in enumerate(new_tokens.tolist())]
+        generations = [self._unpack(row, chosen[b], control[b], stops)
+                       for b, row in enumerate(new_tokens.tolist())]
+        for b, generation in enumerate(generations):
+            generation.top_logprobs = [
+                list(zip(ids[b].tolist(), values[b].double().tolist()))
+                for values, ids in recorder.top[: len(generation.token_ids)]]
+        return generations
 
     def _unpack(self, row: list[int], chosen: torch.Tensor, control: torch.Tensor,
                 stops: set[int]) -> Generation:

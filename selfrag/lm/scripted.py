@@ -95,13 +95,15 @@ class ScriptedLM:
     def _answer(self, prompt: str, request: GenerationRequest) -> Generation:
         steps = list(self.script(prompt))[: request.max_new_tokens]
         stops = {self.tokenizer.eos_token_id, *request.stop_token_ids}
-        token_ids, texts, logprobs, control = [], [], [], []
+        token_ids, texts, logprobs, control, top = [], [], [], [], []
         for step in steps:
             token = step.token()
             token_id = self.tokenizer.add(token)
             token_ids.append(token_id)
             logprobs.append(_log(step.probs.get(token, 0.0)))
             control.append([_log(self._prob(step, c)) for c in request.control_ids])
+            ranked = sorted(step.probs.items(), key=lambda item: -item[1])[: request.top_logprobs]
+            top.append([(self.tokenizer.add(t), _log(p)) for t, p in ranked])
             if token_id in stops:
                 if token_id != self.tokenizer.eos_token_id:
                     texts.append(token)
@@ -112,6 +114,7 @@ class ScriptedLM:
             control_logprobs=np.array(control, dtype=float).reshape(len(token_ids),
                                                                     len(request.control_ids)),
             token_logprobs=np.array(logprobs, dtype=float),
+            top_logprobs=top if request.top_logprobs else [],
         )
 
     def _prob(self, step: Step, token_id: int) -> float:

@@ -27,7 +27,8 @@ def _logprob_value(entry) -> float:
     return float(getattr(entry, "logprob", entry))
 
 
-def convert_completion(completion, control_ids: Sequence[int], eos_token: str | None) -> Generation:
+def convert_completion(completion, control_ids: Sequence[int], eos_token: str | None,
+                       top_k: int = 0) -> Generation:
     """Turn one ``CompletionOutput`` into a :class:`Generation`."""
     token_ids = list(completion.token_ids)
     positions = completion.logprobs or []
@@ -42,8 +43,10 @@ def convert_completion(completion, control_ids: Sequence[int], eos_token: str | 
     text = completion.text
     if eos_token and text.endswith(eos_token):
         text = text[: -len(eos_token)]
+    top = [sorted(((int(t), _logprob_value(v)) for t, v in step.items()), key=lambda tv: -tv[1])[:top_k]
+           for step in positions] if top_k else []
     return Generation(token_ids=token_ids, text=text, cumulative_logprob=float(cumulative),
-                      control_logprobs=control, token_logprobs=chosen)
+                      control_logprobs=control, token_logprobs=chosen, top_logprobs=top)
 
 
 class VLLMLanguageModel:
@@ -71,7 +74,8 @@ class VLLMLanguageModel:
 
         return SamplingParams(
             temperature=request.temperature, top_p=request.top_p if request.temperature > 0 else 1.0,
-            max_tokens=request.max_new_tokens, logprobs=-1 if request.control_ids else 0,
+            max_tokens=request.max_new_tokens,
+            logprobs=-1 if request.control_ids else request.top_logprobs,
             skip_special_tokens=False, stop_token_ids=list(request.stop_token_ids),
             seed=request.seed if request.temperature > 0 else None,
         )
@@ -81,4 +85,5 @@ class VLLMLanguageModel:
         outputs = self.llm.generate(list(prompts), self.sampling_params(request),
                                     use_tqdm=desc is not None)
         eos = getattr(self.tokenizer, "eos_token", None)
-        return [convert_completion(out.outputs[0], request.control_ids, eos) for out in outputs]
+        return [convert_completion(out.outputs[0], request.control_ids, eos, request.top_logprobs)
+                for out in outputs]
