@@ -7,6 +7,12 @@ the ratio.
 
     python scripts/bench_long_form.py --model_name smollm2-135m --n_queries 10 --ndocs 3 \
         --max_new_tokens 30 --max_depth 3 --beam_width 2
+
+The offline default model is not Self-RAG-trained and never asks for a passage mid-answer, so on
+its own only the first level of the search runs. ``--retrieve_every N`` adds a logits processor
+that makes it emit ``[Retrieval]`` once N tokens have followed the last ``</paragraph>`` (the
+same for both schedules), so that the deeper levels of the search, where a trained model spends
+its time, are measured too.
 """
 
 from __future__ import annotations
@@ -17,14 +23,33 @@ import sys
 import time
 from pathlib import Path
 
+import torch
+from transformers import LogitsProcessor
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from selfrag.evaluation.long_form_tasks import load_long_form_examples  # noqa: E402
-from selfrag.inference.long_form import LongFormConfig, LongFormEngine, LongFormQuery  # noqa: E402
-from selfrag.inference.long_form_faithful import OriginalTreeSearch  # noqa: E402
-from selfrag.inference.scoring import CritiqueWeights  # noqa: E402
-from selfrag.lm.base import GenerationRequest  # noqa: E402
-from selfrag.lm.hf import HFLanguageModel  # noqa: E402
+from selfrag.evaluation.long_form_tasks import load_long_form_examples
+from selfrag.inference.long_form import LongFormConfig, LongFormEngine, LongFormQuery
+from selfrag.inference.long_form_faithful import OriginalTreeSearch
+from selfrag.inference.scoring import CritiqueWeights
+from selfrag.lm.base import GenerationRequest
+from selfrag.lm.hf import HFLanguageModel
+from selfrag.tokens import PARAGRAPH_CLOSE, RETRIEVAL, reflection_token_ids
+
+
+class RetrieveEvery(LogitsProcessor):
+    """Forces ``[Retrieval]`` once ``every`` tokens follow the last ``</paragraph>``."""
+
+    def __init__(self, retrieval_id: int, close_id: int, every: int):
+        self.retrieval_id, self.close_id, self.every = retrieval_id, close_id, every
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        positions = torch.arange(input_ids.shape[1], device=input_ids.device)
+        last_close = torch.where(input_ids == self.close_id, positions, -1).max(dim=1).values
+        due = (input_ids.shape[1] - 1 - last_close) >= self.every
+        due &= last_close >= 0  # the first decision (no passage yet) stays the model's own
+        scores[due, self.retrieval_id] = scores[due].max(dim=-1).values + 10.0
+        return scores
 
 
 class CountingLM:
@@ -50,11 +75,18 @@ def main() -> None:
     parser.add_argument("--beam_width", type=int, default=2)
     parser.add_argument("--threshold", type=float, default=0.2)
     parser.add_argument("--batch_size", type=int, default=32)
+    parser.add_argument("--retrieve_every", type=int, default=0,
+                        help="make the model emit [Retrieval] N tokens after each passage (0: off)")
     args = parser.parse_args()
 
     examples = load_long_form_examples(args.input_file, args.task, args.ndocs)[: args.n_queries]
     queries = [LongFormQuery(e.prompt, e.passages, e.question) for e in examples]
-    lm = CountingLM(HFLanguageModel(args.model_name, device="cpu", batch_size=args.batch_size))
+    hf = HFLanguageModel(args.model_name, device="cpu", batch_size=args.batch_size)
+    if args.retrieve_every:
+        ids = reflection_token_ids(hf.tokenizer)
+        hf.logits_processors.append(
+            RetrieveEvery(ids.id(RETRIEVAL), ids.id(PARAGRAPH_CLOSE), args.retrieve_every))
+    lm = CountingLM(hf)
     config = LongFormConfig(mode="always_retrieve", threshold=args.threshold,
                             max_new_tokens=args.max_new_tokens, beam_width=args.beam_width,
                             max_depth=args.max_depth, ndocs=args.ndocs, faithful=True,
@@ -75,7 +107,8 @@ def main() -> None:
             for a, b in zip(batched, looped)]
     depth = max(len(r.segments) for r in batched)
     print(f"model {args.model_name}, {len(queries)} {args.task} queries, ndocs {args.ndocs}, "
-          f"max_new_tokens {args.max_new_tokens}, max_depth {args.max_depth}, beam {args.beam_width}")
+          f"max_new_tokens {args.max_new_tokens}, max_depth {args.max_depth}, beam {args.beam_width}, "
+          f"retrieve_every {args.retrieve_every or 'off'}")
     print(f"batched search     : {batched_seconds:8.1f} s  {batched_segments / batched_seconds:6.2f} segments/s")
     print(f"original schedule  : {looped_seconds:8.1f} s  {looped_segments / looped_seconds:6.2f} segments/s")
     print(f"speed-up           : {looped_seconds / batched_seconds:.2f}x")

@@ -19,8 +19,17 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from selfrag.errors import InputError, SelfRagError
-from selfrag.tokens import (CONTINUE_EVIDENCE, FULLY_SUPPORTED, IRRELEVANT, NO_RETRIEVAL,
-                            NO_SUPPORT, PARTIALLY_SUPPORTED, RELEVANT, RETRIEVAL, UTILITY)
+from selfrag.tokens import (
+    CONTINUE_EVIDENCE,
+    FULLY_SUPPORTED,
+    IRRELEVANT,
+    NO_RETRIEVAL,
+    NO_SUPPORT,
+    PARTIALLY_SUPPORTED,
+    RELEVANT,
+    RETRIEVAL,
+    UTILITY,
+)
 
 #: Input templates by ``--input_mode`` name (interface strings, spec §10.3).
 INPUT_TEMPLATES: dict[str, str] = {

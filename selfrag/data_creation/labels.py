@@ -3,7 +3,8 @@
 One parser serves both places the original parsed labels (with different, lossy rules): GPT-4
 replies in the labelling scripts (spec §10.1) and critic predictions in the generator-data
 assembly (spec §11.4). It accepts the forms judges actually write — ``[Relevant]``,
-``Rating: [Irrelevant]``, ``Relevant``, ``[Yes]``, ``5``, ``Score: 4``, ``[Utility:4]`` — and
+``Rating: [Irrelevant]``, ``Relevant``, ``[Yes]``, ``5``, ``Score: 4``, ``4/5``, ``4 out of 5``,
+``[Utility:4]``, ``No support/Contradictory`` — and
 returns ``None`` for a reply with no label or with two different labels: such replies are
 counted and kept aside by the callers, never mapped to a default label.
 """
@@ -13,8 +14,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from selfrag.tokens import (CONTINUE_EVIDENCE, FULLY_SUPPORTED, IRRELEVANT, NO_RETRIEVAL,
-                            NO_SUPPORT, PARTIALLY_SUPPORTED, RELEVANT, RETRIEVAL, UTILITY)
+from selfrag.tokens import (
+    CONTINUE_EVIDENCE,
+    FULLY_SUPPORTED,
+    IRRELEVANT,
+    NO_RETRIEVAL,
+    NO_SUPPORT,
+    PARTIALLY_SUPPORTED,
+    RELEVANT,
+    RETRIEVAL,
+    UTILITY,
+)
 
 
 @dataclass(frozen=True)
@@ -65,6 +75,8 @@ _FIELD_PREFIX = re.compile(
     r"judgment)\s*:\s*", re.IGNORECASE)
 _BRACKETED = re.compile(r"\[([^\[\]]+)\]")
 _SCORE = re.compile(r"(?<![\d.])([1-5])(?![\d.])")
+#: The scale's maximum written after a score ("4/5", "4 out of 5"): not a second score.
+_OUT_OF_FIVE = re.compile(r"(?<=\d)\s*(?:/|out of)\s*5\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -98,7 +110,7 @@ def parse_label(kind: str | LabelKind, reply: str) -> ParsedLabel:
     """Read the label of ``kind`` from ``reply`` (see the module docstring for the forms)."""
     kind = KINDS[kind] if isinstance(kind, str) else kind
     decision, explanation = split_reply(reply)
-    text = _FIELD_PREFIX.sub("", decision)
+    text = _normalize(_FIELD_PREFIX.sub("", decision))
     found: set[str] = set()
     score = None
     for content in _BRACKETED.findall(text):
@@ -111,7 +123,7 @@ def parse_label(kind: str | LabelKind, reply: str) -> ParsedLabel:
                 found.add(token)
                 break
     if not found and kind.scale:
-        scores = {int(s) for s in _SCORE.findall(text)}
+        scores = {int(s) for s in _SCORE.findall(_OUT_OF_FIVE.sub("", text))}
         if len(scores) == 1:
             score = scores.pop()
             found.add(kind.scale[score - 1])
@@ -127,13 +139,18 @@ def parse_label(kind: str | LabelKind, reply: str) -> ParsedLabel:
     return ParsedLabel(label, decision, explanation, score=score)
 
 
+def _normalize(text: str) -> str:
+    """Spaces collapsed and removed around ``/`` (``No support/Contradictory``)."""
+    return re.sub(r"\s*/\s*", " / ", " ".join(text.split()))
+
+
 def _token_for(kind: LabelKind, content: str) -> str | None:
     """The kind's token written as ``[content]`` (case, spacing and digits-only tolerated)."""
-    bracketed = f"[{content.strip()}]"
+    bracketed = f"[{_normalize(content).strip()}]"
     for token in kind.tokens:
         if bracketed.lower() == token.lower():
             return token
-    lowered = " ".join(content.lower().split())
+    lowered = _normalize(content.lower())
     for alias, token in kind.aliases:
         if lowered == alias:
             return token

@@ -73,6 +73,11 @@ class HFLanguageModel:
         dtype: ``half``/``bfloat16``/``float32``/``auto`` (ignored on CPU, which runs fp32).
         batch_size: prompts per ``generate`` call.
         tokenizer_path: tokenizer folder when it differs from the model's.
+
+    Attributes:
+        logits_processors: extra ``LogitsProcessor`` objects applied before the log-probabilities
+            are recorded (so recorded probabilities are those of the modified distribution);
+            e.g. a benchmark that makes an untrained model ask for passages mid-answer.
     """
 
     def __init__(self, model_name_or_path: str, device: str | None = None, dtype: str | None = None,
@@ -86,6 +91,7 @@ class HFLanguageModel:
         self.model = AutoModelForCausalLM.from_pretrained(
             path, dtype=resolve_dtype(dtype, self.device)).to(self.device).eval()
         self.name = model_name_or_path
+        self.logits_processors: list[LogitsProcessor] = []
 
     @classmethod
     def from_model(cls, model, tokenizer, batch_size: int = 16) -> HFLanguageModel:
@@ -93,6 +99,7 @@ class HFLanguageModel:
         lm = cls.__new__(cls)
         lm.model, lm.tokenizer, lm.batch_size = model.eval(), tokenizer, batch_size
         lm.device, lm.name = str(model.device), getattr(model, "name_or_path", "model")
+        lm.logits_processors = []
         tokenizer.padding_side = "left"
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
@@ -131,7 +138,8 @@ class HFLanguageModel:
             torch.manual_seed(request.seed)
         sequences = self.model.generate(
             input_ids=input_ids.to(self.device), attention_mask=attention.to(self.device),
-            generation_config=self._generation_config(request), logits_processor=[recorder],
+            generation_config=self._generation_config(request),
+            logits_processor=[*self.logits_processors, recorder],
         ).cpu()
         new_tokens = sequences[:, width:]
         chosen, control = recorder.finish(new_tokens[:, -1])

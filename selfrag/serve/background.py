@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from typing import Self
 
 import uvicorn
 
@@ -40,7 +41,7 @@ class BackgroundServer:
         self._thread.join(timeout=30)
         self._socket.close()
 
-    def __enter__(self) -> BackgroundServer:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:
