@@ -5,6 +5,10 @@ errors into the answer string "ERROR: API error outputs". Here: the ``openai>=1`
 ``base_url``, the key from ``OPENAI_API_KEY`` (or the original's ``--api_key`` file), exponential
 backoff on 429, 5xx, timeouts and connection errors, and a clear :class:`SelfRagError` when the
 retries run out or the request is refused. The key is never logged or written.
+
+:meth:`OpenAILM.complete` also returns the token usage and the number of retries, for callers
+that count cost (the critic labellers, :mod:`selfrag.data_creation.critic_labels`). One instance
+may be shared by threads: the ``openai`` client is thread-safe and the retry loop keeps no state.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import os
 import random
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -57,6 +62,22 @@ def resolve_api_key(api_key_file: str | None = None) -> str:
     raise SelfRagError("OpenAI models need a key: set OPENAI_API_KEY (or give --api_key FILE)")
 
 
+@dataclass(frozen=True)
+class Completion:
+    """One answered request.
+
+    Attributes:
+        text: the continuation ('' when the server sent none).
+        prompt_tokens / completion_tokens: the server's ``usage`` (0 when it reports none).
+        retries: failed attempts before this answer.
+    """
+
+    text: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    retries: int = 0
+
+
 class OpenAILM:
     """Text continuations from the chat or completions endpoint, one request per prompt.
 
@@ -69,11 +90,12 @@ class OpenAILM:
         backoff: first delay in seconds, doubled at each retry (capped at ``max_delay``), with
             jitter; a ``Retry-After`` header is honoured up to ``max_delay``.
         timeout: seconds per request.
+        organization: OpenAI organization id (the original's ``--org_name``), or None.
     """
 
     def __init__(self, model: str, api_key: str, base_url: str | None = None,
                  api: str | None = None, max_retries: int = 6, backoff: float = 1.0,
-                 max_delay: float = 60.0, timeout: float = 60.0):
+                 max_delay: float = 60.0, timeout: float = 60.0, organization: str | None = None):
         from openai import OpenAI
 
         self.model, self.api = model, api or default_api(model)
@@ -83,7 +105,8 @@ class OpenAILM:
         self.max_retries, self.backoff, self.max_delay = max_retries, backoff, max_delay
         self._secret = api_key  # only to redact it from error messages
         # Our own retry loop (below) replaces the client's, so that failures are counted and reported.
-        self.client = OpenAI(api_key=api_key, base_url=self.base_url, max_retries=0, timeout=timeout)
+        self.client = OpenAI(api_key=api_key, base_url=self.base_url, max_retries=0, timeout=timeout,
+                             organization=organization)
 
     def generate(self, prompts: Sequence[str], max_new_tokens: int,
                  temperature: float | None = 0.0, desc: str | None = None) -> list[str]:
@@ -91,23 +114,42 @@ class OpenAILM:
         return [self._complete(p, max_new_tokens, temperature)
                 for p in tqdm(prompts, desc=desc, disable=desc is None, leave=False)]
 
-    def _request(self, prompt: str, max_new_tokens: int, temperature: float | None) -> str:
+    def complete(self, prompt: str, max_new_tokens: int,
+                 temperature: float | None = 0.0) -> Completion:
+        """One continuation of ``prompt`` with its token usage, retried as the class describes.
+
+        Raises:
+            SelfRagError: the retries ran out, or the server refused the request (4xx).
+        """
+        return self._complete_counted(prompt, max_new_tokens, temperature)
+
+    def _request(self, prompt: str, max_new_tokens: int, temperature: float | None) -> Completion:
         extra = {} if temperature is None else {"temperature": temperature}
         if self.api == "chat":
             response = self.client.chat.completions.create(
                 model=self.model, messages=[{"role": "user", "content": prompt}],
                 max_tokens=max_new_tokens, **extra)
-            return response.choices[0].message.content or ""
-        response = self.client.completions.create(
-            model=self.model, prompt=prompt, max_tokens=max_new_tokens, **extra)
-        return response.choices[0].text or ""
+            text = response.choices[0].message.content or ""
+        else:
+            response = self.client.completions.create(
+                model=self.model, prompt=prompt, max_tokens=max_new_tokens, **extra)
+            text = response.choices[0].text or ""
+        usage = getattr(response, "usage", None)
+        return Completion(text, int(getattr(usage, "prompt_tokens", 0) or 0),
+                          int(getattr(usage, "completion_tokens", 0) or 0))
 
     def _complete(self, prompt: str, max_new_tokens: int, temperature: float | None) -> str:
+        return self._complete_counted(prompt, max_new_tokens, temperature).text
+
+    def _complete_counted(self, prompt: str, max_new_tokens: int,
+                          temperature: float | None) -> Completion:
         import openai
 
         for attempt in range(self.max_retries + 1):
             try:
-                return self._request(prompt, max_new_tokens, temperature)
+                answer = self._request(prompt, max_new_tokens, temperature)
+                return Completion(answer.text, answer.prompt_tokens, answer.completion_tokens,
+                                  retries=attempt)
             except (openai.RateLimitError, openai.InternalServerError, openai.APITimeoutError,
                     openai.APIConnectionError) as err:
                 failure = _describe(err, self._secret)
