@@ -140,7 +140,8 @@ def parse_label(kind: str | LabelKind, reply: str) -> ParsedLabel:
 
 
 def _normalize(text: str) -> str:
-    """Spaces collapsed and removed around ``/`` (``No support/Contradictory``)."""
+    """Whitespace collapsed, and one space on each side of ``/`` as in the IsSup token, so that
+    ``No support/Contradictory`` reads as ``No support / Contradictory``."""
     return re.sub(r"\s*/\s*", " / ", " ".join(text.split()))
 
 
