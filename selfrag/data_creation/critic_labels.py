@@ -202,12 +202,14 @@ def _ask(judge: OpenAILM, settings: JudgeSettings, work: list[tuple[str, Item]],
             return
         for future in futures:
             future.cancel()
-    answered = sum(f.done() and not f.cancelled() and f.exception() is None for f in futures)
     error = failed.exception()
+    if not isinstance(error, SelfRagError):
+        raise error  # a bug, not a failed request: keep its traceback
+    answered = sum(f.done() and not f.cancelled() and f.exception() is None for f in futures)
     raise SelfRagError(
         f"{error} — {answered} of {len(work)} new replies were received and are kept in "
         f"{cache.path}; rerun the same command to continue without paying for them again"
-    ) from (None if isinstance(error, SelfRagError) else error)
+    ) from None
 
 
 def build_records(items: list[Item], keys: list[str], cache: ReplyCache, judge: str,
