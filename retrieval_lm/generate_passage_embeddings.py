@@ -1,4 +1,4 @@
-"""Embed a passage corpus, one shard per run (spec §8.3), as ``.npy`` + ``.json`` (no pickle).
+r"""Embed a passage corpus, one shard per run (spec §8.3), as ``.npy`` + ``.json`` (no pickle).
 
 CPU-sized example (the bundled demo corpus and the offline default encoder)::
 

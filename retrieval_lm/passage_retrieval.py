@@ -1,4 +1,4 @@
-"""Retrieve passages for one query (``--query``) or for every item of a file (``--data``).
+r"""Retrieve passages for one query (``--query``) or for every item of a file (``--data``).
 
 Batch mode, as documented by the original README but missing from its script (spec §8.6)::
 

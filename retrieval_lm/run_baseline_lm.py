@@ -1,4 +1,4 @@
-"""Baselines: an LM without retrieval, with retrieved passages in the prompt, or RAG.
+r"""Baselines: an LM without retrieval, with retrieved passages in the prompt, or RAG.
 
 Flags and defaults are the original script's (spec §6.1), so its README command lines work:
 
@@ -29,11 +29,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from selfrag.baselines.inputs import check_prompt_name, load_baseline_examples  # noqa: E402
-from selfrag.baselines.models import BASELINE_BACKENDS, ModelSpec, build_generation  # noqa: E402
-from selfrag.baselines.postprocess import BASELINE_METRICS  # noqa: E402
-from selfrag.baselines.runner import MODES, BaselineConfig, run_baseline  # noqa: E402
-from selfrag.cli import entry_point, flag_error, resolve_device  # noqa: E402
+from selfrag.baselines.inputs import check_prompt_name, load_baseline_examples
+from selfrag.baselines.models import BASELINE_BACKENDS, ModelSpec, build_generation
+from selfrag.baselines.postprocess import BASELINE_METRICS
+from selfrag.baselines.runner import MODES, BaselineConfig, run_baseline
+from selfrag.cli import entry_point, flag_error, resolve_device
 
 SEED = 0
 #: Flags that do not change results, left out of the resume fingerprint.

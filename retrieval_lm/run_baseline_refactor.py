@@ -1,4 +1,4 @@
-"""``run_baseline_refactor.py``: the script the original README runs for baselines but never
+r"""``run_baseline_refactor.py``: the script the original README runs for baselines but never
 shipped (spec §6). It is the same command as ``run_baseline_lm.py``: same flags, same output.
 
     python retrieval_lm/run_baseline_refactor.py --model_name smollm2-135m \
@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from retrieval_lm.run_baseline_lm import build_parser, main  # noqa: E402,F401
+from retrieval_lm.run_baseline_lm import build_parser, main  # noqa: F401
 
 if __name__ == "__main__":
     sys.exit(main())

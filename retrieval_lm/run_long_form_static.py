@@ -1,4 +1,4 @@
-"""Self-RAG long-form inference with segment-level beam search (ASQA, ELI5, FactScore).
+r"""Self-RAG long-form inference with segment-level beam search (ASQA, ELI5, FactScore).
 
 Flags and defaults are the original script's (spec §5.1); its README commands work, e.g.
 
@@ -27,10 +27,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from selfrag import cli  # noqa: E402
-from selfrag.evaluation.long_form_tasks import LONG_FORM_TASKS, load_long_form_examples  # noqa: E402
-from selfrag.inference.long_form import LongFormConfig  # noqa: E402
-from selfrag.inference.long_form_run import LongFormRun, asqa_scores, run_long_form  # noqa: E402
+from selfrag import cli
+from selfrag.evaluation.long_form_tasks import LONG_FORM_TASKS, load_long_form_examples
+from selfrag.inference.long_form import LongFormConfig
+from selfrag.inference.long_form_run import LongFormRun, asqa_scores, run_long_form
 
 SEED = 633
 

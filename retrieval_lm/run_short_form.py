@@ -1,4 +1,4 @@
-"""Self-RAG short-form inference (PopQA, TriviaQA, PubHealth, ARC-Challenge).
+r"""Self-RAG short-form inference (PopQA, TriviaQA, PubHealth, ARC-Challenge).
 
 Flags and defaults are the original script's (spec §4.1), so its README command lines work:
 
@@ -25,10 +25,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from selfrag import cli  # noqa: E402
-from selfrag.evaluation.tasks import SHORT_FORM_TASKS  # noqa: E402
-from selfrag.inference.short_form import ShortFormConfig  # noqa: E402
-from selfrag.inference.short_form_run import ShortFormRun, load_run_examples, run_short_form  # noqa: E402
+from selfrag import cli
+from selfrag.evaluation.tasks import SHORT_FORM_TASKS
+from selfrag.inference.short_form import ShortFormConfig
+from selfrag.inference.short_form_run import ShortFormRun, load_run_examples, run_short_form
 
 SEED = 633  # the original's global seed
 

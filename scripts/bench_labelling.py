@@ -1,4 +1,4 @@
-"""Benchmark: critic labelling throughput (items per second) at several concurrency levels.
+r"""Benchmark: critic labelling throughput (items per second) at several concurrency levels.
 
 Runs the relevance labeller (``chatgpt_relevance.py --multi_retrieval``) over N synthetic items
 against an OpenAI-compatible server, once per ``--concurrency`` value, each with a fresh reply

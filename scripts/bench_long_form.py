@@ -1,4 +1,4 @@
-"""Benchmark: batched long-form search against the original's schedule, in --faithful mode.
+r"""Benchmark: batched long-form search against the original's schedule, in --faithful mode.
 
 The original expands one beam node at a time (its K passages in one call) and one query at a
 time. This script runs the same faithful tree search both ways on the same model and inputs,

@@ -18,13 +18,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from selfrag.evaluation.tasks import load_short_form_examples  # noqa: E402
-from selfrag.inference.scoring import CritiqueWeights, retrieval_probability  # noqa: E402
-from selfrag.inference.short_form import ShortFormConfig, ShortFormEngine, ShortFormQuery  # noqa: E402
-from selfrag.lm.base import GenerationRequest  # noqa: E402
-from selfrag.lm.hf import HFLanguageModel  # noqa: E402
-from selfrag.prompts import format_evidence  # noqa: E402
-from selfrag.tokens import NO_RETRIEVAL  # noqa: E402
+from selfrag.evaluation.tasks import load_short_form_examples
+from selfrag.inference.scoring import CritiqueWeights, retrieval_probability
+from selfrag.inference.short_form import ShortFormConfig, ShortFormEngine, ShortFormQuery
+from selfrag.lm.base import GenerationRequest
+from selfrag.lm.hf import HFLanguageModel
+from selfrag.prompts import format_evidence
+from selfrag.tokens import NO_RETRIEVAL
 
 
 def original_style(engine: ShortFormEngine, lm: HFLanguageModel, queries, ndocs: int):

@@ -1,4 +1,4 @@
-"""Training throughput: original-style padded batches vs length-grouped vs packed batches.
+r"""Training throughput: original-style padded batches vs length-grouped vs packed batches.
 
 Every mode trains the same model from the same initial weights on the same examples for the same
 number of epochs (hence the same target tokens), through the library's training loop, then the

@@ -1,4 +1,4 @@
-"""Gather Self-RAG and baseline run outputs into one markdown table shaped like the paper's
+r"""Gather Self-RAG and baseline run outputs into one markdown table shaped like the paper's
 Table 2 (rows = methods, columns = tasks), optionally next to the paper's numbers.
 
     python scripts/result_table.py \
@@ -20,11 +20,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from selfrag.baselines.postprocess import BASELINE_METRICS  # noqa: E402
-from selfrag.baselines.tables import PAPER_TABLE2, render_table, score_run  # noqa: E402
-from selfrag.cli import flag_error, run_main  # noqa: E402
-from selfrag.errors import InputError  # noqa: E402
-from selfrag.io import write_atomic  # noqa: E402
+from selfrag.baselines.postprocess import BASELINE_METRICS
+from selfrag.baselines.tables import PAPER_TABLE2, render_table, score_run
+from selfrag.cli import flag_error, run_main
+from selfrag.errors import InputError
+from selfrag.io import write_atomic
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,4 +1,4 @@
-"""Sweep the adaptive-retrieval threshold δ and plot accuracy and retrieval frequency (paper Fig. 3).
+r"""Sweep the adaptive-retrieval threshold δ and plot accuracy and retrieval frequency (paper Fig. 3).
 
 The model runs twice in all (always retrieve, never retrieve); every threshold then reuses those
 outputs, giving the decisions and answers of separate ``run_short_form.py --threshold δ`` runs.
@@ -21,10 +21,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from selfrag.cli import add_model_flags, build_lm, critique_weights, flag_error, run_main  # noqa: E402
-from selfrag.evaluation.tasks import SHORT_FORM_TASKS, canonical_task  # noqa: E402
-from selfrag.inference.short_form import ShortFormConfig  # noqa: E402
-from selfrag.inference.short_form_run import ShortFormRun, load_run_examples  # noqa: E402
+from selfrag.cli import add_model_flags, build_lm, critique_weights, flag_error, run_main
+from selfrag.evaluation.tasks import SHORT_FORM_TASKS, canonical_task
+from selfrag.inference.short_form import ShortFormConfig
+from selfrag.inference.short_form_run import ShortFormRun, load_run_examples
 
 SEED = 633  # as run_short_form.py
 DEFAULT_THRESHOLDS = [round(0.1 * i, 1) for i in range(11)]

@@ -1,4 +1,4 @@
-"""(Sentence x passage) pairs for the IsRel / IsSup critics (the original
+r"""(Sentence x passage) pairs for the IsRel / IsSup critics (the original
 ``create_prompt_data.py``, spec §11.3), split into ``--num_jobs`` files
 ``prompt_data_batch_{j}.jsonl`` — every pair lands in one (the original dropped the remainder).
 

@@ -1,4 +1,4 @@
-"""Retrieval queries, or sentence-level instances (the original ``create_retrieval_data.py``,
+r"""Retrieval queries, or sentence-level instances (the original ``create_retrieval_data.py``,
 spec §11.2).
 
 Without ``--multiple_sent`` (step 3): one query per item, ``instruction + " " + output``:

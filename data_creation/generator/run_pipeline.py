@@ -1,4 +1,4 @@
-"""Generator training data end to end (spec §11): every step, resumable, in one work folder.
+r"""Generator training data end to end (spec §11): every step, resumable, in one work folder.
 
 Ours (the original ran eleven commands by hand). CPU-sized example, critic = the offline default
 model, passages from the bundled demo corpus:

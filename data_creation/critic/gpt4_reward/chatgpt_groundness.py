@@ -1,4 +1,4 @@
-"""IsSup labels from an LLM judge: the three IsSup labels per output sentence with --multi_retrieval, else the 1-5 entailment scale (spec §10.1).
+r"""IsSup labels from an LLM judge: the three IsSup labels per output sentence with --multi_retrieval, else the 1-5 entailment scale (spec §10.1).
 
 The original script's flags work (`--api_key` is a FILE; OPENAI_API_KEY is read first):
 

@@ -1,4 +1,4 @@
-"""IsRel labels ([Relevant] / [Irrelevant]) from an LLM judge, per (instruction, evidence) or per output sentence with --multi_retrieval (spec §10.1).
+r"""IsRel labels ([Relevant] / [Irrelevant]) from an LLM judge, per (instruction, evidence) or per output sentence with --multi_retrieval (spec §10.1).
 
 The original script's flags work (`--api_key` is a FILE; OPENAI_API_KEY is read first):
 
