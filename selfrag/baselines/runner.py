@@ -18,7 +18,11 @@ from tqdm.auto import tqdm
 
 from selfrag.baselines.inputs import BaselineExample, build_prompt, canonical_task, format_paragraph
 from selfrag.baselines.postprocess import (
-    applies_to_item, baseline_metric, cut_output, postprocess_closed, uses_closed_postprocessing,
+    applies_to_item,
+    baseline_metric,
+    cut_output,
+    postprocess_closed,
+    uses_closed_postprocessing,
 )
 from selfrag.baselines.rag import document_weights
 from selfrag.errors import SelfRagError

@@ -6,7 +6,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from selfrag.baselines.threshold_sweep import (
-    SweepPoint, plot_sweep, run_sweep_passes, summarise, write_csv,
+    SweepPoint,
+    plot_sweep,
+    run_sweep_passes,
+    summarise,
+    write_csv,
 )
 from selfrag.evaluation.metrics import get_metric
 from selfrag.evaluation.tasks import ShortFormExample

@@ -13,7 +13,7 @@ from selfrag.inference.answers import strip_control_tokens
 from selfrag.inference.long_form import LongFormEngine, LongFormResult
 from selfrag.tokens import CONTINUE_EVIDENCE
 
-_TRAILING_PUNCTUATION = re.compile(r"^(.*?)([.!?]*)$", re.S)
+_TRAILING_PUNCTUATION = re.compile(r"^(.*?)([.!?]*)$", re.DOTALL)
 
 
 def fix_spacing(text: str) -> str:
@@ -25,7 +25,7 @@ def factscore_output(engine: LongFormEngine, result: LongFormResult) -> str:
     if engine.config.faithful:  # " ".join over the path, root "" first: a leading space
         text = " ".join(["", *(s.text for s in engine.kept_segments(result))])
         text = strip_control_tokens(text, faithful=True)
-        return fix_spacing(text[1:] if text.startswith(" ") else text)
+        return fix_spacing(text.removeprefix(" "))
     return fix_spacing(engine.answer(result))
 
 
