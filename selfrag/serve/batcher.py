@@ -63,7 +63,10 @@ class Batcher:
             jobs, closing = self._gather(job)
             groups: dict[GenerationRequest, list[_Job]] = {}
             for item in jobs:
-                groups.setdefault(item.request, []).append(item)
+                # A request whose client went away may have cancelled its future: skip it. Once
+                # running, a future can no longer be cancelled, so its result can always be set.
+                if item.future.set_running_or_notify_cancel():
+                    groups.setdefault(item.request, []).append(item)
             for request, group in groups.items():
                 self._run(request, group)
             if closing:

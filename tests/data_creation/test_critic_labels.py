@@ -174,10 +174,11 @@ def test_sigkill_mid_run_then_rerun_labels_every_item_exactly_once(tmp_path):
     n = 5
     items = write_items(tmp_path / "items.jsonl", n)
     out, cache = tmp_path / "out.json", tmp_path / "out.json.cache.jsonl"
-    release, first_run = threading.Event(), [True]
+    held, release, first_run = threading.Event(), threading.Event(), [True]
 
     def script(prompt):
         if first_run[0] and "Instruction: item-2 " in prompt[prompt.rfind("##"):]:
+            held.set()
             release.wait(30)
             raise RuntimeError("the labeller was killed while this request was held")
         return [Step({"[Irrelevant]\nExplanation: e": 1.0}), Step({"</s>": 1.0})]
@@ -191,8 +192,8 @@ def test_sigkill_mid_run_then_rerun_labels_every_item_exactly_once(tmp_path):
         child = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE)
         deadline = time.monotonic() + 60
-        while server.requests < 3 and time.monotonic() < deadline and child.poll() is None:
-            time.sleep(0.02)
+        while not held.is_set() and time.monotonic() < deadline and child.poll() is None:
+            time.sleep(0.02)  # until the third request is inside the model, not just received
         assert server.requests == 3 and server.completed == 2
         child.send_signal(signal.SIGKILL)
         child.wait(10)
