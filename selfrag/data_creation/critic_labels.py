@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from selfrag.baselines.openai_lm import OpenAILM, resolve_api_key
-from selfrag.cli import flag_error
+from selfrag.cli import entry_point, flag_error
 from selfrag.data_creation.judge_cache import ReplyCache, Tally, request_key
 from selfrag.data_creation.judge_items import (
     LABELLERS,
@@ -52,9 +52,28 @@ DEFAULT_MODEL = "gpt-3.5-turbo"  # the original scripts' default (the paper used
 _YES_NO = {RETRIEVAL: "[Yes]"}
 
 
+#: What every ``chatgpt_*.py`` help text ends with.
+EPILOG = """\
+Answers are cached in `<output>.cache.jsonl` as they arrive, so a crashed or interrupted run
+is rerun with the same command and pays only for what is missing. Replies without a single
+label go to `<output>.invalid.jsonl`; counts, tokens and cost to `<output>.summary.json`.
+See selfrag/data_creation/critic_labels.py for what differs from the original.
+"""
+
+
+def labeller_command(labeller: str, description: str | None):
+    """The ``main(argv)`` of ``chatgpt_<labeller>.py`` (see :func:`selfrag.cli.entry_point`)."""
+
+    @entry_point
+    def main(argv: list[str] | None = None) -> None:
+        run_labelling(labeller, build_parser(labeller, description).parse_args(argv))
+
+    return main
+
+
 def build_parser(labeller: str, description: str | None) -> argparse.ArgumentParser:
     """The command line of ``chatgpt_<labeller>.py``: the original's flags, then ours."""
-    p = argparse.ArgumentParser(description=description,
+    p = argparse.ArgumentParser(description=description, epilog=EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--input_files", type=str, nargs="+", required=True,
                    help=".json lists or JSONL files of items (schema: spec §10)")
