@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> None:
     lm = cli.build_lm(args, SEED)
     run = LongFormRun(args.input_file, args.output_file, args.task, config, args.chunk_size)
     records = run_long_form(run, lm, examples, cli.run_fingerprint(args),
-                            retriever=cli.build_retriever(args))
+                            retriever=cli.build_retriever(args, args.ndocs))
     scores = asqa_scores(records) if args.task != "factscore" else None
     if scores:
         print(f"ASQA str-em {scores['str_em']:.2f}  ROUGE-L {scores['rougeL']:.2f}  "

@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
     examples = load_run_examples(run, cli.uses_online_retrieval(args))
     lm = cli.build_lm(args, SEED)
     output = run_short_form(run, lm, examples, cli.run_fingerprint(args),
-                            retriever=cli.build_retriever(args))
+                            retriever=cli.build_retriever(args, args.ndocs))
     if output["metric_mean"] is not None:
         print(f"{args.metric}: {output['metric_mean']:.4f}")
     print(f"Retrieval Frequencies: {output['retrieval_frequency']:.4f}")

@@ -39,11 +39,15 @@ def flag_error(flag: str, message: str) -> SelfRagError:
 
 
 # -- flags shared by run_short_form.py and run_long_form_static.py (spec §4.1, §5.1) -----------
-def add_model_flags(p) -> None:
+def add_model_flags(p, *, required: bool = True, default: str | None = None,
+                    model_help: str = "HF id or folder of a Self-RAG model, or 'smollm2-135m' "
+                                      "(offline default)",
+                    batch_size: int = 16,
+                    batch_help: str = "prompts per forward batch (ours, hf)") -> None:
+    """The model and how it is run; :func:`build_lm` reads them."""
     from selfrag.lm import BACKENDS
 
-    p.add_argument("--model_name", type=str, required=True,
-                   help="HF id or folder of a Self-RAG model, or 'smollm2-135m' (offline default)")
+    p.add_argument("--model_name", type=str, required=required, default=default, help=model_help)
     p.add_argument("--device", type=str, default="cuda",
                    help="cuda (falls back to cpu when no GPU is present) or cpu")
     p.add_argument("--tokenizer_path", type=str, default=None, help="tokenizer, if not the model's")
@@ -51,7 +55,7 @@ def add_model_flags(p) -> None:
     p.add_argument("--world_size", type=int, default=1, help="vLLM tensor-parallel size")
     p.add_argument("--dtype", type=str, default="half", help="half/bfloat16/float32 (CPU: float32)")
     p.add_argument("--backend", type=str, default="hf", choices=BACKENDS, help="LM backend (ours)")
-    p.add_argument("--batch_size", type=int, default=16, help="prompts per forward batch (ours, hf)")
+    p.add_argument("--batch_size", type=int, default=batch_size, help=batch_help)
 
 
 def add_inference_flags(p, max_depth: int = 2) -> None:
@@ -76,6 +80,11 @@ def add_inference_flags(p, max_depth: int = 2) -> None:
     p.add_argument("--faithful", action="store_true",
                    help="reproduce the original's decisions and quirks (see README)")
     # Online retrieval (ours): searched passages replace the records' own.
+    add_retriever_flags(p)
+
+
+def add_retriever_flags(p) -> None:
+    """Where online retrieval searches; :func:`build_retriever` reads them."""
     p.add_argument("--passages", type=str, default=None,
                    help="online retrieval: passage file (DPR TSV or JSONL) of the index")
     p.add_argument("--passages_embeddings", type=str, default=None,
@@ -86,14 +95,18 @@ def add_inference_flags(p, max_depth: int = 2) -> None:
                    help="online retrieval from the bundled demo corpus (built once, offline)")
 
 
+def check_retriever_flags(args) -> None:
+    if bool(args.passages) != bool(args.passages_embeddings):
+        raise flag_error("--passages/--passages_embeddings", "give both for online retrieval")
+
+
 def check_inference_flags(args) -> None:
     for flag in ("ndocs", "max_new_tokens", "batch_size", "chunk_size", "beam_width", "max_depth"):
         if getattr(args, flag) < 1:
             raise flag_error(f"--{flag}", "must be at least 1")
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0 and not args.faithful:
         raise flag_error("--threshold", "is a probability ratio in [0, 1]")
-    if bool(args.passages) != bool(args.passages_embeddings):
-        raise flag_error("--passages/--passages_embeddings", "give both for online retrieval")
+    check_retriever_flags(args)
 
 
 def critique_weights(args):
@@ -130,8 +143,9 @@ def build_lm(args, seed: int):
                    download_dir=args.download_dir, tokenizer_path=args.tokenizer_path)
 
 
-def build_retriever(args):
-    """A Retriever from the online-retrieval flags, or None when none is asked for."""
+def build_retriever(args, n_docs: int = 5):
+    """A Retriever from the online-retrieval flags (``n_docs``: its default number of passages),
+    or None when none is asked for."""
     if args.demo_retriever:
         from selfrag.retrieval.demo import load_demo_retriever
 
@@ -143,7 +157,7 @@ def build_retriever(args):
 
     retriever = Retriever({})
     retriever.setup_retriever_demo(args.retriever_model or DEFAULT_ENCODER, args.passages,
-                                   args.passages_embeddings, n_docs=args.ndocs,
+                                   args.passages_embeddings, n_docs=n_docs,
                                    save_or_load_index=True)
     return retriever
 

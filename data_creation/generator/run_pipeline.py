@@ -25,10 +25,9 @@ import sys
 
 import _path  # noqa: F401
 
-from selfrag.cli import entry_point
+from selfrag.cli import add_retriever_flags, entry_point
 from selfrag.data_creation.generator.commands import (
     add_critic_flags,
-    add_retriever_flags,
     build_critic_judge,
     build_retriever,
 )
