@@ -18,7 +18,7 @@ import os
 import random
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -111,7 +111,7 @@ class OpenAILM:
     def generate(self, prompts: Sequence[str], max_new_tokens: int,
                  temperature: float | None = 0.0, desc: str | None = None) -> list[str]:
         """One continuation per prompt; ``temperature=None`` leaves the server default."""
-        return [self._complete(p, max_new_tokens, temperature)
+        return [self.complete(p, max_new_tokens, temperature).text
                 for p in tqdm(prompts, desc=desc, disable=desc is None, leave=False)]
 
     def complete(self, prompt: str, max_new_tokens: int,
@@ -121,35 +121,11 @@ class OpenAILM:
         Raises:
             SelfRagError: the retries ran out, or the server refused the request (4xx).
         """
-        return self._complete_counted(prompt, max_new_tokens, temperature)
-
-    def _request(self, prompt: str, max_new_tokens: int, temperature: float | None) -> Completion:
-        extra = {} if temperature is None else {"temperature": temperature}
-        if self.api == "chat":
-            response = self.client.chat.completions.create(
-                model=self.model, messages=[{"role": "user", "content": prompt}],
-                max_tokens=max_new_tokens, **extra)
-            text = response.choices[0].message.content or ""
-        else:
-            response = self.client.completions.create(
-                model=self.model, prompt=prompt, max_tokens=max_new_tokens, **extra)
-            text = response.choices[0].text or ""
-        usage = getattr(response, "usage", None)
-        return Completion(text, int(getattr(usage, "prompt_tokens", 0) or 0),
-                          int(getattr(usage, "completion_tokens", 0) or 0))
-
-    def _complete(self, prompt: str, max_new_tokens: int, temperature: float | None) -> str:
-        return self._complete_counted(prompt, max_new_tokens, temperature).text
-
-    def _complete_counted(self, prompt: str, max_new_tokens: int,
-                          temperature: float | None) -> Completion:
         import openai
 
         for attempt in range(self.max_retries + 1):
             try:
-                answer = self._request(prompt, max_new_tokens, temperature)
-                return Completion(answer.text, answer.prompt_tokens, answer.completion_tokens,
-                                  retries=attempt)
+                return replace(self._request(prompt, max_new_tokens, temperature), retries=attempt)
             except (openai.RateLimitError, openai.InternalServerError, openai.APITimeoutError,
                     openai.APIConnectionError) as err:
                 failure = _describe(err, self._secret)
@@ -165,6 +141,21 @@ class OpenAILM:
                 raise SelfRagError(f"OpenAI request to {self.base_url} (model {self.model!r}) "
                                    f"refused: {_describe(err, self._secret)}") from None
         raise AssertionError("unreachable")
+
+    def _request(self, prompt: str, max_new_tokens: int, temperature: float | None) -> Completion:
+        extra = {} if temperature is None else {"temperature": temperature}
+        if self.api == "chat":
+            response = self.client.chat.completions.create(
+                model=self.model, messages=[{"role": "user", "content": prompt}],
+                max_tokens=max_new_tokens, **extra)
+            text = response.choices[0].message.content or ""
+        else:
+            response = self.client.completions.create(
+                model=self.model, prompt=prompt, max_tokens=max_new_tokens, **extra)
+            text = response.choices[0].text or ""
+        usage = getattr(response, "usage", None)
+        return Completion(text, int(getattr(usage, "prompt_tokens", 0) or 0),
+                          int(getattr(usage, "completion_tokens", 0) or 0))
 
     def _delay(self, attempt: int, err: Exception) -> float:
         response = getattr(err, "response", None)
