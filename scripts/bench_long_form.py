@@ -95,24 +95,38 @@ def main() -> None:
     lm.generate(["warm up"], GenerationRequest(2))
 
     lm.count, start = 0, time.perf_counter()
+    hf.counts.clear()
     batched = OriginalTreeSearch(engine).run(queries)
     batched_seconds, batched_segments = time.perf_counter() - start, lm.count
+    batched_counts = dict(hf.counts)
     lm.count, start = 0, time.perf_counter()
+    hf.counts.clear()
     looped = [r for q in queries for r in OriginalTreeSearch(engine, one_node_per_call=True).run([q])]
     looped_seconds, looped_segments = time.perf_counter() - start, lm.count
+    looped_counts = dict(hf.counts)
 
-    # Texts must match exactly; scores may differ in the last bits (other batch shapes).
+    # Texts must match exactly. Scores may differ in the last bits: fp32 sums come out slightly
+    # differently in other batch shapes, and a path's score is a product over its segments
+    # (measured here: up to ~2e-5 relative), so they are compared to 1e-4.
     same = [[s.text for s in a.segments] == [s.text for s in b.segments]
-            and math.isclose(a.score, b.score, rel_tol=1e-5, abs_tol=1e-7)
+            and math.isclose(a.score, b.score, rel_tol=1e-4, abs_tol=1e-7)
             for a, b in zip(batched, looped)]
+    score_gap = max((abs(a.score - b.score) / max(abs(b.score), 1e-12)
+                     for a, b in zip(batched, looped) if a.score is not None and b.score is not None),
+                    default=0.0)
     depth = max(len(r.segments) for r in batched)
     print(f"model {args.model_name}, {len(queries)} {args.task} queries, ndocs {args.ndocs}, "
           f"max_new_tokens {args.max_new_tokens}, max_depth {args.max_depth}, beam {args.beam_width}, "
           f"retrieve_every {args.retrieve_every or 'off'}")
-    print(f"batched search     : {batched_seconds:8.1f} s  {batched_segments / batched_seconds:6.2f} segments/s")
-    print(f"original schedule  : {looped_seconds:8.1f} s  {looped_segments / looped_seconds:6.2f} segments/s")
+    for name, seconds, segments, counts in [
+            ("batched search     ", batched_seconds, batched_segments, batched_counts),
+            ("original schedule  ", looped_seconds, looped_segments, looped_counts)]:
+        print(f"{name}: {seconds:8.1f} s  {segments / seconds:6.2f} segments/s  "
+              f"{counts['batches']:4d} generate calls, prompt tokens {counts['prompt_tokens']:,} "
+              f"({counts['padded_prompt_tokens']:,} with padding)")
     print(f"speed-up           : {looped_seconds / batched_seconds:.2f}x")
-    print(f"identical outputs  : {sum(same)}/{len(same)} (deepest path: {depth} segments)")
+    print(f"identical outputs  : {sum(same)}/{len(same)} (deepest path: {depth} segments; "
+          f"largest relative score difference {score_gap:.1e})")
     if not all(same):
         sys.exit(1)
 

@@ -61,6 +61,11 @@ EXTRA_CONFIGS = {
     "opq_ivfpq96": ("OPQ96,IVF1024,PQ96", "nprobe=32;nprobe=64;nprobe=128", False),
     "ivfpq96_mips": ("OPQ96_768,IVF1024,PQ96", "nprobe=32;nprobe=64;nprobe=128", True),
     "ivfpq128": ("IVF1024,PQ128", "nprobe=64;nprobe=128", False),
+    # the bytes-vs-recall curve of residual PQ codes (192 B and up do not fit 4 GB at 21M)
+    "opq_ivfpq128": ("OPQ128,IVF1024,PQ128", "nprobe=64", False),
+    "ivfpq192": ("IVF1024,PQ192", "nprobe=64", False),
+    "ivfpq256": ("IVF1024,PQ256", "nprobe=64", False),
+    "ivfpq384": ("IVF1024,PQ384", "nprobe=64", False),
     "ivfpq_fs": ("IVF512,PQ64x4fs", "nprobe=32;nprobe=128", False),
     "ivfpq_fs_refine_pq": ("IVF512,PQ64x4fs,Refine(PQ256x4)",
                            "nprobe=32,k_factor_rf=16;nprobe=128,k_factor_rf=64", False),

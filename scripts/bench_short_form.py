@@ -69,12 +69,14 @@ def main() -> None:
     engine = ShortFormEngine(lm, config)
     lm.generate(["warm up"], GenerationRequest(2))
 
+    lm.counts.clear()
     start = time.perf_counter()
     batched = engine.run(queries, progress=True)
-    batched_seconds = time.perf_counter() - start
+    batched_seconds, batched_counts = time.perf_counter() - start, dict(lm.counts)
+    lm.counts.clear()
     start = time.perf_counter()
     looped = original_style(engine, lm, queries, args.ndocs)
-    looped_seconds = time.perf_counter() - start
+    looped_seconds, looped_counts = time.perf_counter() - start, dict(lm.counts)
 
     same_decisions = [a.retrieved == b.retrieved for a, b in zip(batched, looped)]
     same_predictions = [a.prediction == b.prediction for a, b in zip(batched, looped)]
@@ -82,8 +84,11 @@ def main() -> None:
     print(f"model {args.model_name}, {n} queries x {args.ndocs} passages, max_new_tokens "
           f"{args.max_new_tokens}, mode {args.mode}, threshold {args.threshold}, "
           f"retrieval frequency {sum(r.retrieved for r in batched) / n:.2f}")
-    print(f"batched engine     : {batched_seconds:8.1f} s  {n / batched_seconds:6.3f} queries/s")
-    print(f"original-style loop: {looped_seconds:8.1f} s  {n / looped_seconds:6.3f} queries/s")
+    for name, seconds, counts in [("batched engine     ", batched_seconds, batched_counts),
+                                  ("original-style loop", looped_seconds, looped_counts)]:
+        print(f"{name}: {seconds:8.1f} s  {n / seconds:6.3f} queries/s  "
+              f"{counts['batches']:4d} generate calls, prompt tokens "
+              f"{counts['prompt_tokens']:,} ({counts['padded_prompt_tokens']:,} with padding)")
     print(f"speed-up           : {looped_seconds / batched_seconds:.2f}x")
     print(f"identical decisions: {sum(same_decisions)}/{n}, identical predictions: "
           f"{sum(same_predictions)}/{n}")

@@ -10,6 +10,7 @@ keeping every step's logits.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 
 import torch
@@ -84,6 +85,8 @@ class HFLanguageModel:
             prefill; batches are cut to minimise padding + this x ``max_new_tokens`` per batch.
             The default, 64, is about what a step costs the default model on 2 CPU cores
             (~0.1-0.2 s against ~450 prompt tokens/s); 0 minimises padding alone.
+        counts: running totals since construction: ``prompts``, ``batches``, ``prompt_tokens``
+            and ``padded_prompt_tokens`` (what prefill computed, padding included).
     """
 
     decode_step_tokens: float = 64.0
@@ -100,6 +103,7 @@ class HFLanguageModel:
             path, dtype=resolve_dtype(dtype, self.device)).to(self.device).eval()
         self.name = model_name_or_path
         self.logits_processors: list[LogitsProcessor] = []
+        self.counts = Counter()
 
     @classmethod
     def from_model(cls, model, tokenizer, batch_size: int = 16) -> HFLanguageModel:
@@ -107,7 +111,7 @@ class HFLanguageModel:
         lm = cls.__new__(cls)
         lm.model, lm.tokenizer, lm.batch_size = model.eval(), tokenizer, batch_size
         lm.device, lm.name = str(model.device), getattr(model, "name_or_path", "model")
-        lm.logits_processors = []
+        lm.logits_processors, lm.counts = [], Counter()
         tokenizer.padding_side = "left"
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
@@ -120,6 +124,9 @@ class HFLanguageModel:
         batches = plan_batches([len(ids) for ids in encoded], self.batch_size,
                                self.decode_step_tokens * request.max_new_tokens)
         for batch in tqdm(batches, desc=desc, unit="batch", disable=desc is None, leave=False):
+            lengths = [len(encoded[i]) for i in batch]
+            self.counts.update(prompts=len(batch), batches=1, prompt_tokens=sum(lengths),
+                               padded_prompt_tokens=len(batch) * max(lengths))
             for index, generation in zip(batch, self._generate_batch([encoded[i] for i in batch],
                                                                     request)):
                 results[index] = generation

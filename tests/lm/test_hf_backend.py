@@ -43,3 +43,18 @@ def test_a_stop_token_ends_the_continuation_and_is_kept(lm):
     stopped = lm.generate(PROMPTS[:1], GenerationRequest(max_new_tokens=6, stop_token_ids=(stop,)))[0]
     assert stopped.token_ids == free.token_ids[: free.token_ids.index(stop) + 1]
     assert stopped.control_logprobs.shape == (len(stopped.token_ids), 0)
+
+
+def test_counts_record_prompt_and_padded_tokens(tiny_model_path):
+    lm = HFLanguageModel(tiny_model_path, device="cpu", batch_size=2)
+    lm.decode_step_tokens = 0  # padding alone decides: every prompt length differs, so 3 batches
+    lengths = [len(lm.tokenizer(p)["input_ids"]) for p in PROMPTS]
+    lm.generate(PROMPTS, GenerationRequest(max_new_tokens=2))
+    assert lm.counts == {"prompts": 3, "batches": 3, "prompt_tokens": sum(lengths),
+                         "padded_prompt_tokens": sum(lengths)}
+    lm.decode_step_tokens = 1e6  # batches cost more than any padding: as few as batch_size allows
+    lm.generate(PROMPTS, GenerationRequest(max_new_tokens=2))
+    longest, middle, shortest = sorted(lengths, reverse=True)
+    assert lm.counts["batches"] == 3 + 2
+    two_batches = min(2 * longest + shortest, longest + 2 * middle)  # the cheaper cut
+    assert lm.counts["padded_prompt_tokens"] == sum(lengths) + two_batches
