@@ -109,7 +109,9 @@ def main() -> None:
     # differently in other batch shapes, and a path's score is a product over its segments
     # (measured here: up to ~2e-5 relative), so they are compared to 1e-4.
     same = [[s.text for s in a.segments] == [s.text for s in b.segments]
-            and math.isclose(a.score, b.score, rel_tol=1e-4, abs_tol=1e-7)
+            and (a.score == b.score  # both None when the query did not retrieve
+                 or None not in (a.score, b.score)
+                 and math.isclose(a.score, b.score, rel_tol=1e-4, abs_tol=1e-7))
             for a, b in zip(batched, looped)]
     score_gap = max((abs(a.score - b.score) / max(abs(b.score), 1e-12)
                      for a, b in zip(batched, looped) if a.score is not None and b.score is not None),
