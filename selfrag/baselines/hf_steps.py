@@ -13,14 +13,17 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from selfrag.lm.batching import FORWARD_PASS_TOKENS, plan_batches
+
 
 class HFSequenceScorer:
-    """``log p(continuation | prompt)`` by teacher forcing, in right-padded batches.
+    """``log p(continuation | prompt)`` by teacher forcing, in right-padded batches cut by
+    :func:`~selfrag.lm.batching.plan_batches` (one forward pass per batch).
 
     Args:
         model: a causal LM (eval mode).
         tokenizer: its tokenizer.
-        batch_size: rows per forward pass.
+        batch_size: most rows per forward pass.
     """
 
     def __init__(self, model, tokenizer, batch_size: int = 8):
@@ -36,10 +39,9 @@ class HFSequenceScorer:
     def sequence_logprobs(self, prompts: Sequence[str],
                           continuations: Sequence[Sequence[int]]) -> list[float]:
         rows = [(self.tokenizer(p)["input_ids"], list(c)) for p, c in zip(prompts, continuations)]
-        order = sorted(range(len(rows)), key=lambda i: -len(rows[i][0]) - len(rows[i][1]))
         results = [0.0] * len(rows)
-        for start in range(0, len(order), self.batch_size):
-            batch = order[start:start + self.batch_size]
+        for batch in plan_batches([len(p) + len(c) for p, c in rows], self.batch_size,
+                                  FORWARD_PASS_TOKENS):
             for index, value in zip(batch, self._score_batch([rows[i] for i in batch])):
                 results[index] = value
         return results

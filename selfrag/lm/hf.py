@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, LogitsProcessor
 
 from selfrag.lm.base import Generation, GenerationRequest
-from selfrag.lm.batching import plan_batches
+from selfrag.lm.batching import FORWARD_PASS_TOKENS, plan_batches
 from selfrag.models import resolve_model
 
 _DTYPES = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16,
@@ -83,13 +83,12 @@ class HFLanguageModel:
             e.g. a benchmark that makes an untrained model ask for passages mid-answer.
         decode_step_tokens: what one decoding step of a batch costs, in prompt tokens of
             prefill; batches are cut to minimise padding + this x ``max_new_tokens`` per batch.
-            The default, 64, is about what a step costs the default model on 2 CPU cores
-            (~0.1-0.2 s against ~450 prompt tokens/s); 0 minimises padding alone.
+            Default: :data:`~selfrag.lm.batching.FORWARD_PASS_TOKENS`; 0 minimises padding alone.
         counts: running totals since construction: ``prompts``, ``batches``, ``prompt_tokens``
             and ``padded_prompt_tokens`` (what prefill computed, padding included).
     """
 
-    decode_step_tokens: float = 64.0
+    decode_step_tokens: float = FORWARD_PASS_TOKENS
 
     def __init__(self, model_name_or_path: str, device: str | None = None, dtype: str | None = None,
                  batch_size: int = 16, tokenizer_path: str | None = None):
