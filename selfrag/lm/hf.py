@@ -2,9 +2,9 @@
 
 Prompts are grouped into batches by :func:`~selfrag.lm.batching.plan_batches` (sorted by length,
 cut where padding would cost more than another batch's decoding), and each batch goes through
-``model.generate`` with left padding. A logits processor placed before any
-sampling warper records, at every step, the log-softmax of the raw logits at the control ids and
-the log-probability of the token chosen at the previous step: O(batch x vocab) memory instead of
+``model.generate`` with left padding. A logits processor placed before any sampling warper
+records, at every step, the log-softmax of the raw logits at the control ids and the
+log-probability of the token chosen at the previous step: O(batch x vocab) memory instead of
 keeping every step's logits.
 """
 
