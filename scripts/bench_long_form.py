@@ -65,7 +65,7 @@ class CountingLM:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model_name", default="smollm2-135m")
+    parser.add_argument("--model_name", default="selfrag-smollm2-135m")
     parser.add_argument("--input_file", default="eval_data/factscore_bio.head20.jsonl")
     parser.add_argument("--task", default="factscore")
     parser.add_argument("--n_queries", type=int, default=10)

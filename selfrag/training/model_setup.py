@@ -166,17 +166,21 @@ def load_lora_model(adapter_dir: str, base_model: str | None = None, merge: bool
     """Load a LoRA run's output: base model, resized to the saved tokenizer, plus the adapter.
 
     Args:
-        adapter_dir: the ``--output_dir`` of a ``--use_lora`` run (adapter + tokenizer).
+        adapter_dir: the ``--output_dir`` of a ``--use_lora`` run (adapter, and the tokenizer
+            unless it is the base model's).
         base_model: the base model; default: the one recorded in the adapter config.
         merge: merge the adapter into the weights (a plain HF model for inference).
 
     Returns:
         ``(model, tokenizer)``.
     """
+    from pathlib import Path
+
     from peft import PeftConfig, PeftModel
 
-    tokenizer = load_tokenizer(adapter_dir)
     base_name = base_model or PeftConfig.from_pretrained(adapter_dir).base_model_name_or_path
+    has_tokenizer = (Path(adapter_dir) / "tokenizer_config.json").is_file()
+    tokenizer = load_tokenizer(adapter_dir if has_tokenizer else base_name)
     model = load_model(base_name)
     if model.get_input_embeddings().weight.shape[0] != len(tokenizer):
         model.resize_token_embeddings(len(tokenizer), mean_resizing=False)

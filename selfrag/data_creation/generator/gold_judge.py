@@ -20,7 +20,9 @@ whole-word containment. Three answer types:
 Rules:
 
 - Retrieve (input only): ``[Retrieval]`` for every item — all these datasets are
-  knowledge-intensive, where the paper retrieves.
+  knowledge-intensive, where the paper retrieves — except items of the ``no_knowledge`` dataset
+  (instructions that need no facts, e.g. arithmetic; their ``answers`` are exact): ``[No
+  Retrieval]``.
 - Retrieve (sentence k > 0): ``[Retrieval]`` when the sentence states a gold answer (it carries
   a checkable fact), else ``[No Retrieval]``. ``[Continue to Use Evidence]`` is never given.
 - IsRel: ``[Relevant]`` when the passage contains a gold answer, else ``[Irrelevant]``.
@@ -59,6 +61,8 @@ JUDGE_NAME = "gold-answer"
 QA_DATASETS = ("popqa", "nq", "triviaqa", "tqa")
 MULTIPLE_CHOICE_DATASETS = ("arc_easy", "arc_hard", "arc_c", "obqa")
 CLAIM_DATASETS = ("fever", "pubhealth")
+#: Datasets whose instructions need no knowledge (:mod:`selfrag.reproduce.instructions`).
+NO_KNOWLEDGE_DATASETS = ("no_knowledge",)
 GOLD_DATASETS = QA_DATASETS + MULTIPLE_CHOICE_DATASETS + CLAIM_DATASETS
 #: True/false: share of the claim's words a passage must contain to count as relevant.
 CLAIM_COVERAGE = 0.5
@@ -159,6 +163,8 @@ class GoldJudge:
 
     @staticmethod
     def _retrieval(gold: Gold, item: Mapping) -> tuple[str, str]:
+        if item.get("dataset_name") in NO_KNOWLEDGE_DATASETS:
+            return NO_RETRIEVAL, "the instruction needs no knowledge"
         return RETRIEVAL, "knowledge-intensive dataset with gold answers"
 
     @staticmethod

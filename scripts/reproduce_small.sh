@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The small-scale Self-RAG experiment end to end (~3 hours on 2 CPU cores; resumable):
+#   bash scripts/reproduce_small.sh [OUT_DIR] [--smoke] [--no_ablation]
+# Stages, their outputs and the results table (OUT_DIR/results.md): see selfrag/reproduce/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install.sh
+# shellcheck disable=SC1091
+. .venv/bin/activate
+export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+exec python -m selfrag.reproduce "$@"

