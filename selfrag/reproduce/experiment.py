@@ -124,7 +124,7 @@ class Experiment:
         stage("critic", {}, self.critic)
         stage("critic_eval", {}, self.critic_eval)
         stage("critic_labels", {}, self.critic_labels)
-        stage("generator_data", {}, self.generator_data)
+        stage("generator_data", {"critic_gate": CRITIC_GATE}, self.generator_data)
         stage("generator", {}, self.generator)
         stage("merge", {}, self.merge)
         stage("validation", {}, self.validation)
@@ -289,16 +289,29 @@ class Experiment:
 
     # ------------------------------------------------------------------ 5. generator
     def generator_data(self) -> dict:
-        critic = [r for _, r in read_records(self.path("critic_share", "generator_data.jsonl"))]
-        by_critic = {str(r["id"]) for _, r in read_records(
-            self.path("data", "critic_share_items.jsonl"))}
+        """Critic-labelled share + teacher-labelled rest + released instances, shuffled.
+
+        The critic's labels are used only if its held-out agreement with the teacher reaches
+        :data:`CRITIC_GATE` on IsRel and IsSup (the paper, too, checked its critic against GPT-4
+        before letting it label, §3.2.1); otherwise the teacher labels every item and the summary
+        says so — a critic that has not learned the labels would only add noise.
+        """
+        agreement = self.runner.records["critic_eval"]["summary"]
+        passed = all(agreement.get(t, {}).get("agreement", 0) >= CRITIC_GATE
+                     for t in ("IsRel", "IsSup"))
+        critic, by_critic = [], set()
+        if passed:
+            critic = [r for _, r in read_records(self.path("critic_share", "generator_data.jsonl"))]
+            by_critic = {str(r["id"]) for _, r in read_records(
+                self.path("data", "critic_share_items.jsonl"))}
         teacher = [r for _, r in read_records(self.path("teacher", "generator_data.jsonl"))
                    if str(r["id"]) not in by_critic]
         released = [r for _, r in read_records(self.path("data", "released.jsonl"))]
         data = critic + teacher + released
         random.Random(self.seed).shuffle(data)
         write_jsonl_atomic(self.path("generator", "train.jsonl"), data)
-        return {"instances": len(data), "critic_labelled": len(critic),
+        return {"instances": len(data), "critic_gate_passed": passed,
+                "critic_labelled": len(critic),
                 "teacher_labelled": len(teacher), "released": len(released),
                 "critic_share": round(len(critic) / max(len(critic) + len(teacher), 1), 3),
                 "no_retrieval": sum(r["output"].startswith("[No Retrieval]") for r in data),
@@ -422,6 +435,8 @@ class Experiment:
         return out
 
 
+#: Held-out agreement (IsRel and IsSup) the critic needs before its labels train the generator.
+CRITIC_GATE = 0.85
 SELF_RAG_WEIGHTS = ["--use_groundness", "--use_utility", "--use_seqscore", "--w_use", "0.5"]
 
 

@@ -34,7 +34,7 @@ def _cell(row: dict | None) -> str:
 
 def write_results(experiment) -> dict:
     """Collect every stage's summary into the table; returns the JSON written."""
-    from selfrag.reproduce.experiment import git_commit
+    from selfrag.reproduce.experiment import CRITIC_GATE, git_commit
 
     records = experiment.runner.records
     summary = {name: record["summary"] for name, record in records.items()}
@@ -87,6 +87,10 @@ def write_results(experiment) -> dict:
                f"{gd['teacher_labelled']} by the teacher, {gd['released']} released Self-RAG "
                f"instances); [No Retrieval] {gd['no_retrieval']}, [Relevant] {gd['relevant']}, "
                f"[Irrelevant] {gd['irrelevant']}"),
+              (f"- critic gate (held-out IsRel and IsSup agreement >= {CRITIC_GATE:.0%}): "
+               + ("passed, the critic's labels are used" if gd.get("critic_gate_passed") else
+                  f"not passed, so the teacher labelled every item; the critic's labels of "
+                  f"{data['critic_labels']['items']} items are in critic_share/ for inspection")),
               (f"- critic: {critic['steps']} steps, loss {critic['first_loss']} -> "
                f"{critic['last_loss']}"),
               (f"- generator: {generator['steps']} steps, loss {generator['first_loss']} -> "
