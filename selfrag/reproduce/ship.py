@@ -23,19 +23,26 @@ from selfrag.models import SELFRAG_ADAPTER, SELFRAG_MODEL
 
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 
+# What the shipped run (see the card's commit) can and cannot do, measured on it; revise when
+# shipping another run.
 LIMITS = """\
 ## Limits
 
-- 135M parameters and about one CPU-hour of LoRA training on ~1,000 instances: the model learned
-  the Self-RAG output grammar, when to retrieve, and to judge passages, but it knows few facts
-  and its answers are mostly what it copies out of a passage.
-- Labels come from a gold-answer judge standing in for GPT-4 (and a 135M critic for a share):
-  IsUse is `[Utility:5]` for every training output (gold answers are correct), and IsSup after a
-  `[Relevant]` passage is nearly always `[Fully supported]`. The model's IsUse and IsSup
-  predictions therefore carry little information; IsRel and Retrieve carry the learning.
+- 135M parameters, ~1,000 instances, one epoch of LoRA on a CPU: the model learned the Self-RAG
+  output grammar (a reflection token, a short answer, IsSup, IsUse) and to lean to retrieval for
+  knowledge questions; its answers are mostly what it copies out of a passage.
+- It does not judge passages yet: its p([Relevant]) is about the same for a passage that holds
+  the answer and one about something else, so the critique scores add nothing to ranking (the
+  table's sequence-score-only ablation does as well or better).
+- Its retrieval decision separates knowledge questions from instructions that need no knowledge
+  only weakly (see the decisions table): at the threshold chosen on validation it retrieves
+  for both.
+- Labels come from a gold-answer judge standing in for GPT-4: IsUse is `[Utility:5]` for every
+  training output (gold answers are correct) and IsSup after a `[Relevant]` passage is nearly
+  always `[Fully supported]`, so those two tokens carry little information.
 - Training questions are PopQA, PubHealth and ARC-Challenge questions (never the test items or
-  the reserved lines) plus template instructions that need no knowledge: the model is tuned to
-  these task formats, not to open-ended instruction following.
+  the reserved lines) plus template instructions that need no knowledge: it is tuned to these
+  task formats, not to open-ended instruction following.
 - Compare only with the other rows of the same table: the paper's numbers are for 7B models,
   10 passages from full Wikipedia, and 150k instances.
 """
@@ -45,6 +52,13 @@ def model_card(results: dict, results_md: str) -> str:
     gd, train = results["generator_data"], results["generator_training"]
     sizes = results["sizes"]
     table = results_md.split("\n## Data and training")[0].split("\n", 2)[2].strip()
+    agreement = ", ".join(f"{name} {100 * v['agreement']:.0f}%"
+                          for name, v in results["critic_agreement"].items())
+    critic_note = (f"The critic's held-out agreement with the teacher ({agreement}) "
+                   + ("passed the 85% gate on IsRel and IsSup, so its labels were used."
+                      if gd.get("critic_gate_passed") else
+                      "missed the 85% gate on IsRel and IsSup, so the teacher labelled every "
+                      "item (the critic's labels were not used)."))
     return f"""# {SELFRAG_MODEL}
 
 SmolLM2-135M-Instruct trained into a small Self-RAG (Asai et al., ICLR 2024) on 2 CPU cores by
@@ -61,6 +75,7 @@ the teacher (a gold-answer judge playing GPT-4's role), {gd['critic_labelled']} 
 135M critic ({100 * gd['critic_share']:.1f}% of the pipeline's instances), and
 {gd['released']} real instances of Self-RAG's released training data. `[No Retrieval]`:
 {gd['no_retrieval']}, `[Relevant]`: {gd['relevant']}, `[Irrelevant]`: {gd['irrelevant']}.
+{critic_note}
 Sources by item: {json.dumps(results['splits'])}.
 
 ## Training

@@ -28,7 +28,7 @@ def test_smoke_run_connects_every_stage_and_resumes(tmp_path):
     for stage in STAGES:
         assert f"[{stage}] finished" in first
     results = json.loads((out / "results.json").read_text())
-    assert set(results["stage_seconds"]) == set(STAGES)
+    assert set(results["stage_seconds"]) == set(STAGES) - {"results"}  # written by "results"
     for row in ("base_vanilla", "base_retrieval", "selfrag_no_retrieval", "selfrag_adaptive",
                 "selfrag_always"):
         for task in ("popqa", "pubhealth", "arc_c"):
