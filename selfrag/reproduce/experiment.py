@@ -55,7 +55,7 @@ ALWAYS, NEVER = -1.0, 2.0  # thresholds that make the sweep's adaptive rule alwa
 
 @dataclass(frozen=True)
 class Sizes:
-    """How big each stage is. ``FULL`` is sized for ~3 hours on 2 CPU cores; ``SMOKE`` for CI."""
+    """How big each stage is. ``FULL`` took ~70 minutes on 2 CPU cores; ``SMOKE`` is for CI."""
 
     base_model: str = "smollm2-135m"
     popqa: int = 450
