@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from selfrag.cli import add_model_flags, build_lm, critique_weights, flag_error, run_main
-from selfrag.evaluation.tasks import SHORT_FORM_TASKS, canonical_task
+from selfrag.evaluation.tasks import SHORT_FORM_TASKS
 from selfrag.inference.short_form import ShortFormConfig
 from selfrag.inference.short_form_run import ShortFormRun, load_run_examples
 
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
     points = run_threshold_sweep(
         run, lm, examples, sorted(set(args.thresholds)), fingerprint,
         png=args.output_png or str(Path(args.output_csv).with_suffix(".png")),
-        json_path=args.output_json, title=f"{Path(args.input_file).stem} ({canonical_task(args.task) or 'qa'})")
+        json_path=args.output_json, title=f"{Path(args.input_file).stem} ({config.task or 'qa'})")
     for p in points:
         value = "-" if p.metric_mean is None else f"{p.metric_mean:.4f}"
         print(f"threshold {p.threshold:g}: retrieval {p.retrieval_frequency:.3f}, {args.metric} {value}")

@@ -14,13 +14,12 @@ from pathlib import Path
 
 from selfrag.errors import InputError, SelfRagError
 from selfrag.io import read_records
-from selfrag.prompts import BASELINE_PROMPTS, TASK_INST, format_choices
+from selfrag.prompts import BASELINE_PROMPTS, TASK_INST, canonical_task, format_choices
 
 logger = logging.getLogger(__name__)
 
 #: Tasks whose instruction gets the ``TASK_INST`` prefix in the baseline script (spec §6.2).
 PREFIXED_TASKS = ("fever", "arc_c")
-TASK_ALIASES = {"pubhealth": "fever", "arc": "arc_c"}
 #: Separator between an instruction prefix and the question in the baseline script (spec §3.4).
 INPUT_SEPARATOR = "\n\n### Input:\n"
 
@@ -42,10 +41,6 @@ class BaselineExample:
     instruction: str
     golds: list[str]
     passages: list[dict] = field(default_factory=list)
-
-
-def canonical_task(task: str | None) -> str | None:
-    return TASK_ALIASES.get(task, task)
 
 
 def check_prompt_name(prompt_name: str, needs_paragraph: bool, faithful: bool = False) -> str:

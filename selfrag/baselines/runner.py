@@ -16,7 +16,7 @@ from typing import Protocol
 
 from tqdm.auto import tqdm
 
-from selfrag.baselines.inputs import BaselineExample, build_prompt, canonical_task, format_paragraph
+from selfrag.baselines.inputs import BaselineExample, build_prompt, format_paragraph
 from selfrag.baselines.postprocess import (
     applies_to_item,
     baseline_metric,
@@ -28,6 +28,7 @@ from selfrag.baselines.rag import document_weights
 from selfrag.errors import SelfRagError
 from selfrag.io import write_jsonl_atomic
 from selfrag.lm.base import GenerationRequest, LanguageModel
+from selfrag.prompts import canonical_task
 from selfrag.resume import Journal
 
 logger = logging.getLogger(__name__)

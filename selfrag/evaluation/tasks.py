@@ -11,16 +11,12 @@ from pathlib import Path
 
 from selfrag.errors import InputError
 from selfrag.io import read_records
-from selfrag.prompts import choice_letter, format_prompt, short_form_instruction
+from selfrag.prompts import canonical_task, choice_letter, format_prompt, short_form_instruction
 
 #: ``--task`` values of run_short_form.py. ``fever`` and ``pubhealth`` are the same task
-#: (PubHealth is evaluated with FEVER's instruction); the others are open-domain QA.
+#: (PubHealth is evaluated with FEVER's instruction, see :func:`selfrag.prompts.canonical_task`);
+#: the others are open-domain QA.
 SHORT_FORM_TASKS = ("fever", "pubhealth", "arc_c", "popqa", "triviaqa", "nq", "qa")
-TASK_ALIASES = {"pubhealth": "fever"}
-
-
-def canonical_task(task: str | None) -> str | None:
-    return TASK_ALIASES.get(task, task)
 
 
 @dataclass

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from tqdm.auto import tqdm
 
 from selfrag.evaluation.metrics import get_metric
-from selfrag.evaluation.tasks import ShortFormExample, canonical_task, load_short_form_examples
+from selfrag.evaluation.tasks import ShortFormExample, load_short_form_examples
 from selfrag.inference.answers import clean_prediction
 from selfrag.inference.query import PassageSearch
 from selfrag.inference.short_form import (
@@ -108,5 +108,5 @@ def assemble_output(run: ShortFormRun, examples: list[ShortFormExample], per_que
         "metric_mean": sum(metric_results) / len(metric_results) if labelled else None,
         "scores": best_scores,
         "retrieval_frequency": frequency,
-        "task": canonical_task(run.config.task),
+        "task": run.config.task,  # canonical (ShortFormConfig)
     }

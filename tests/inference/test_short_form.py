@@ -121,6 +121,20 @@ def test_closed_set_pools_scores_per_answer():
     assert faithful.prediction == "false"
 
 
+@pytest.mark.parametrize("task", ["fever", "pubhealth"])
+def test_pubhealth_is_the_closed_set_fever_task(task):
+    # issue 12 item 3: true 0.6 + 0.6 = 1.2 beats false 0.9 when scores are pooled per answer
+    answers = {("q1", "A"): answer(0.6, "true"), ("q1", "B"): answer(0.6, "true"),
+               ("q1", "C"): answer(0.9, "false")}
+    passages = [{"title": t, "text": t} for t in "ABC"]
+    config = ShortFormConfig(mode="always_retrieve", task=task, weights=REL_ONLY)
+    assert config.task == "fever"
+    (result,) = ShortFormEngine(make_lm({}, answers), config).run(
+        [ShortFormQuery(format_prompt("q1"), passages)])
+    assert result.prediction == "true"
+    assert result.option_scores == pytest.approx({"true": 1.2, "false": 0.9})
+
+
 def test_answers_lose_every_control_token_unless_faithful():
     answers = {("q1", "A"): [Step({"[Relevant]": 1.0}), Step({" yes": 1.0}),
                              Step({"[Continue to Use Evidence]": 1.0}), Step({"[Utility:5]": 1.0}),
