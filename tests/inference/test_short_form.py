@@ -98,6 +98,16 @@ def test_always_and_never_retrieve_make_a_single_call():
     assert [r.prediction for r in results] == [" plain1", " plain2"] and len(lm.calls) == 1
 
 
+@pytest.mark.parametrize("p_ret, p_no, retrieves", [(1e-60, 1e-50, True), (0.0, 0.5, False)])
+def test_faithful_threshold_uses_unclamped_log_probs_and_nan_means_no_retrieval(p_ret, p_no,
+                                                                                 retrieves):
+    # issue 12 item 8: ratio 60/110 > 0.5 retrieves (the -100 clamp gave 0.5); -inf/-inf is nan
+    decisions = {"q1": decision(p_ret, p_no, "[No Retrieval]")}
+    config = ShortFormConfig(threshold=0.5, weights=REL_ONLY, faithful=True)
+    (result,), _ = run(config, decisions, questions=("q1",))
+    assert result.retrieved is retrieves
+
+
 def test_always_retrieve_with_a_single_passage():
     lm = make_lm(DECISIONS, ANSWERS)
     query = ShortFormQuery(format_prompt("q1"), PASSAGES[1:])
