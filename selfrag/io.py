@@ -19,39 +19,98 @@ def read_records(path: str | os.PathLike) -> list[tuple[int, dict]]:
     lines are skipped. Every record must be a JSON object.
 
     Raises:
-        InputError: missing file, malformed JSON, or a record that is not an object.
+        InputError: missing file, bytes that are not UTF-8, malformed JSON, a JSON array where
+            JSONL was expected (or the reverse), or a record that is not an object.
     """
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "file not found")
     if path.suffix == ".json":
+        text = read_text(path)
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(text)
         except json.JSONDecodeError as err:
+            if err.msg == "Extra data":
+                raise InputError(path, f"{JSON_EXPECTED}; this holds more than one JSON value: if "
+                                 "it has one JSON object per line (JSONL), rename it to .jsonl",
+                                 line=err.lineno) from None
             raise InputError(path, f"malformed JSON: {err.msg}", line=err.lineno) from None
         if isinstance(data, dict) and isinstance(data.get("data"), list):
             data = data["data"]  # ALCE-style {"data": [...]} files
         if not isinstance(data, list):
-            raise InputError(path, "a .json input must hold a list of records")
+            raise InputError(path, JSON_EXPECTED)
         records = list(enumerate(data, start=1))
     else:
         records = list(_jsonl(path))
     for number, record in records:
         if not isinstance(record, dict):
-            raise InputError(path, "each record must be a JSON object", line=number)
+            raise InputError(path, "each record must be a JSON object, not "
+                             f"{_json_kind(record)}", line=number)
     return records
 
 
+#: What a ``.json`` input holds, and what a JSONL one holds.
+JSON_EXPECTED = 'a .json input must hold one JSON list of records (or {"data": [...]})'
+JSONL_EXPECTED = "a JSONL input holds one JSON object per line"
+
+
+def _json_kind(value) -> str:
+    names = {list: "a list", str: "a string", bool: "a boolean", int: "a number",
+             float: "a number", type(None): "null"}
+    return names.get(type(value), type(value).__name__)
+
+
 def _jsonl(path: Path) -> Iterator[tuple[int, object]]:
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
+    first = True
+    for number, line in read_lines(path):
+        if not line.strip():
+            continue
+        array = first and line.lstrip().startswith("[")
+        first = False
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as err:
+            if array:
+                raise InputError(path, _ARRAY_IN_JSONL, line=number) from None
+            raise InputError(path, f"malformed JSON: {err.msg} (column {err.colno}); "
+                             f"{JSONL_EXPECTED}", line=number) from None
+        if array and isinstance(value, list):
+            raise InputError(path, _ARRAY_IN_JSONL, line=number)
+        yield number, value
+
+
+_ARRAY_IN_JSONL = (f"found a JSON array, but {JSONL_EXPECTED}: write one record per line, or if "
+                   "the file is one JSON list, rename it to .json")
+
+
+def _not_utf8(path: Path, raw: bytes, error: UnicodeDecodeError, line: int, column: int):
+    return InputError(path, f"not UTF-8 text (byte 0x{raw[error.start]:02x} at column {column}); "
+                      "re-encode the file as UTF-8", line=line)
+
+
+def read_lines(path: str | os.PathLike) -> Iterator[tuple[int, str]]:
+    """The lines of a UTF-8 text file as ``(line_number, text)``, newline kept; a byte that is not
+    UTF-8 raises an :class:`InputError` naming the file and the line (a leading BOM is dropped)."""
+    path = Path(path)
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
             try:
-                yield number, json.loads(line)
-            except json.JSONDecodeError as err:
-                raise InputError(path, f"malformed JSON: {err.msg} (column {err.colno})",
-                                 line=number) from None
+                yield number, raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as err:
+                raise _not_utf8(path, raw, err, number, err.start + 1) from None
+
+
+def read_text(path: str | os.PathLike) -> str:
+    """A whole UTF-8 text file; bytes that are not UTF-8 raise an :class:`InputError` naming the
+    file and the line (a leading BOM is dropped)."""
+    path = Path(path)
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line_start = raw.rfind(b"\n", 0, err.start) + 1
+        raise _not_utf8(path, raw, err, raw.count(b"\n", 0, err.start) + 1,
+                        err.start - line_start + 1) from None
 
 
 @contextmanager

@@ -1,0 +1,59 @@
+"""Reading inputs: every problem is one InputError naming the file, the line and what was expected."""
+
+import json
+
+import pytest
+
+from selfrag.errors import InputError
+from selfrag.io import read_records
+
+RECORDS = [{"question": "Q1"}, {"question": "Q2"}]
+
+
+@pytest.mark.parametrize("text", [json.dumps(RECORDS, indent=2), json.dumps(RECORDS)],
+                         ids=["pretty", "one-line"])
+def test_a_json_array_in_a_jsonl_file_says_what_was_expected(tmp_path, text):
+    # issue 12 item 12: was "malformed JSON: Expecting value" (pretty) / "must be an object"
+    path = tmp_path / "in.jsonl"
+    path.write_text(text + "\n")
+    with pytest.raises(InputError) as err:
+        read_records(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}, line 1: ")
+    assert "JSON array" in message and "one JSON object per line" in message
+    assert "rename it to .json" in message
+
+
+def test_jsonl_content_in_a_json_file_says_what_was_expected(tmp_path):
+    path = tmp_path / "in.json"
+    path.write_text("".join(json.dumps(r) + "\n" for r in RECORDS))
+    with pytest.raises(InputError) as err:
+        read_records(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}, line 2: ")
+    assert "one JSON object per line" in message and "rename it to .jsonl" in message
+
+
+def test_a_json_array_file_still_reads(tmp_path):
+    path = tmp_path / "in.json"
+    path.write_text(json.dumps(RECORDS, indent=2))
+    assert read_records(path) == [(1, RECORDS[0]), (2, RECORDS[1])]
+
+
+@pytest.mark.parametrize("name", ["in.jsonl", "in.json"])
+def test_bytes_that_are_not_utf8_name_the_file_and_line(tmp_path, name):
+    # issue 12 item 9: was a UnicodeDecodeError traceback
+    path = tmp_path / name
+    lines = [b'[{"question": "Q1"},', b'{"question": "caf\xe9"}]'] if name.endswith(".json") else [
+        b'{"question": "Q1"}', b'{"question": "caf\xe9"}']
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    with pytest.raises(InputError) as err:
+        read_records(path)
+    assert str(err.value) == (f"{path}, line 2: not UTF-8 text (byte 0xe9 at column 18); "
+                              "re-encode the file as UTF-8")
+
+
+def test_a_utf8_byte_order_mark_is_accepted(tmp_path):
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(RECORDS[0]).encode() + b"\n")
+    assert read_records(path) == [(1, RECORDS[0])]
