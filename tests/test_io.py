@@ -57,3 +57,40 @@ def test_a_utf8_byte_order_mark_is_accepted(tmp_path):
     path = tmp_path / "in.jsonl"
     path.write_bytes(b"\xef\xbb\xbf" + json.dumps(RECORDS[0]).encode() + b"\n")
     assert read_records(path) == [(1, RECORDS[0])]
+
+
+BAD_UTF8 = b"caf\xe9"
+
+
+def _not_utf8(path, line):
+    return rf"^{path}, line {line}: not UTF-8 text \(byte 0xe9 at column \d+\); re-encode"
+
+
+def test_every_library_reader_names_the_file_and_line_of_bytes_that_are_not_utf8(tmp_path,
+                                                                                monkeypatch):
+    # issue 12 item 9: each of these raised a UnicodeDecodeError traceback
+    from selfrag.baselines.openai_lm import resolve_api_key
+    from selfrag.baselines.tables import score_run
+    from selfrag.data_creation.critic_templates import load_instructions
+    from selfrag.retrieval.passages import load_passages
+
+    tsv = tmp_path / "psgs.tsv"
+    tsv.write_bytes(b"id\ttext\ttitle\n1\tok\tT\n2\t" + BAD_UTF8 + b"\tU\n")
+    with pytest.raises(InputError, match=_not_utf8(tsv, 3)):
+        load_passages(tsv)
+
+    output = tmp_path / "out.json"
+    output.write_bytes(b'{"preds": ["a"],\n "golds": [["' + BAD_UTF8 + b'"]]}\n')
+    with pytest.raises(InputError, match=_not_utf8(output, 2)):
+        score_run("m", "popqa", output)
+
+    overrides = tmp_path / "inst.json"
+    overrides.write_bytes(b'{"retrieval": "' + BAD_UTF8 + b'"}\n')
+    with pytest.raises(InputError, match=_not_utf8(overrides, 1)):
+        load_instructions(overrides)
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    key = tmp_path / "key.txt"
+    key.write_bytes(b"sk-" + BAD_UTF8 + b"\n")
+    with pytest.raises(InputError, match=_not_utf8(key, 1)):
+        resolve_api_key(str(key))

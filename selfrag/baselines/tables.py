@@ -15,7 +15,7 @@ from pathlib import Path
 
 from selfrag.baselines.postprocess import baseline_metric
 from selfrag.errors import InputError
-from selfrag.io import read_records
+from selfrag.io import read_records, read_text
 
 #: Table 2 columns (spec §15.1): key and header.
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -77,7 +77,7 @@ def _pairs(path: Path) -> tuple[list[str], list[list[str]], list[float], str | N
     """(predictions, golds, stored metric results, stored metric name) of one output file."""
     if path.suffix == ".json":
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(read_text(path))
         except (OSError, json.JSONDecodeError) as err:
             raise InputError(path, f"not a readable run_short_form output ({err})") from None
         if not isinstance(data, dict) or "preds" not in data:

@@ -126,3 +126,13 @@ def test_a_model_without_reflection_tokens_is_refused(tmp_path, plain_tokenizer,
     code, out = run(tmp_path, str(folder), "--input_file", POPQA, "--ndocs", "1")
     assert code == 2 and out is None
     assert "lacks 15 of the 15 Self-RAG reflection tokens" in capsys.readouterr().err
+
+
+def test_an_input_that_is_not_utf8_is_one_error_line(tmp_path, capsys):
+    # issue 12 item 9: was a UnicodeDecodeError traceback; checked before any model loads
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(b'{"question": "Q", "answers": ["a"]}\n{"question": "caf\xe9"}\n')
+    code, _ = run(tmp_path, "no-such-model", "--input_file", str(source), "--mode", "no_retrieval")
+    assert code == 2
+    assert capsys.readouterr().err == (f"error: {source}, line 2: not UTF-8 text (byte 0xe9 at "
+                                       "column 18); re-encode the file as UTF-8\n")
