@@ -17,7 +17,7 @@ import argparse
 import json
 import sys
 
-from selfrag.cli import entry_point
+from selfrag.cli import entry_point, flag_error
 from selfrag.retrieval.batch import add_ctxs
 from selfrag.retrieval.encoder import DEFAULT_ENCODER
 from selfrag.retrieval.retriever import Retriever
@@ -71,6 +71,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.data and not args.output_dir:
         p.error("--data needs --output_dir")
+    for flag in ("n_docs", "per_gpu_batch_size", "question_maxlength", "indexing_batch_size"):
+        if getattr(args, flag) < 1:  # checked before the index is built or anything written
+            raise flag_error(f"--{flag}", "must be at least 1")
     return args
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from selfrag.errors import InputError
+from selfrag.errors import InputError, SelfRagError
 from selfrag.io import read_records, write_atomic, write_json_atomic
 from selfrag.retrieval.retriever import Retriever
 
@@ -51,7 +51,11 @@ def add_ctxs(retriever: Retriever, data: str | os.PathLike, output_dir: str | os
 
     Raises:
         InputError: unreadable input or an item without a query.
+        SelfRagError: ``n_docs`` or ``chunk_size`` below 1.
     """
+    if n_docs < 1 or chunk_size < 1:
+        raise SelfRagError(f"n_docs must be at least 1 (got {n_docs}), and chunk_size too "
+                           f"(got {chunk_size})")
     data, output_dir = Path(data), Path(output_dir)
     output = output_dir / data.name
     if output.exists():

@@ -134,6 +134,33 @@ def test_item_without_question_exits_2_naming_line_and_field(tiny_bert_path, sma
     assert not (tmp_path / "out" / "q.jsonl").exists()
 
 
+@pytest.mark.parametrize("flag", ["--n_docs", "--per_gpu_batch_size", "--question_maxlength",
+                                  "--indexing_batch_size"])
+@pytest.mark.parametrize("mode", ["--data", "--query"])
+def test_a_count_flag_below_one_is_a_flag_error_before_any_work(tmp_path, capsys, flag, mode):
+    # issue 12 item 11: --n_docs 0 was a faiss AssertionError after the index was built,
+    # leaving the partial files; the passage files here do not even exist
+    data = tmp_path / "q.jsonl"
+    data.write_text('{"question": "ok?"}\n')
+    code = _script("passage_retrieval").main([
+        "--passages", str(tmp_path / "none.jsonl"), "--passages_embeddings", str(tmp_path / "e*"),
+        mode, str(data) if mode == "--data" else "a query", "--output_dir", str(tmp_path / "out"),
+        flag, "0"])
+    assert code == 2
+    assert capsys.readouterr().err == f"error: {flag}: must be at least 1\n"
+    assert not (tmp_path / "out").exists()
+
+
+def test_add_ctxs_refuses_n_docs_below_one_and_writes_nothing(tiny_encoder, tmp_path):
+    from selfrag.errors import SelfRagError
+
+    data = tmp_path / "q.jsonl"
+    data.write_text('{"question": "ok?"}\n')
+    with pytest.raises(SelfRagError, match="n_docs must be at least 1"):
+        add_ctxs(Retriever({}), data, tmp_path / "out", n_docs=0)
+    assert not (tmp_path / "out").exists()
+
+
 def test_single_query_mode_prints_ranked_passages(tiny_bert_path, small_corpus, tmp_path,
                                                   capsys):
     from selfrag.retrieval.encoder import Encoder
