@@ -120,9 +120,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "w"):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it owner-only; a written file gets the usual mode
+    set_usual_mode(tmp)  # mkstemp makes it owner-only; a written file gets the usual mode
     try:
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as handle:
             yield handle
@@ -132,6 +130,19 @@ def atomic_open(path: str | os.PathLike, mode: str = "w"):
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def set_usual_mode(path: str | os.PathLike) -> None:
+    """Give ``path`` (and, for a folder, everything in it) the mode a plain ``open``/``mkdir``
+    would: ``0o666``/``0o777`` less the umask. For files made by ``mkstemp``/``mkdtemp`` (owner
+    only) or by libraries that write through them (``save_pretrained``'s safetensors)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    path = Path(path)
+    paths = [path, *path.rglob("*")] if path.is_dir() else [path]
+    for item in paths:
+        if not item.is_symlink():
+            os.chmod(item, (0o777 if item.is_dir() else 0o666) & ~umask)
 
 
 def write_atomic(path: str | os.PathLike, text: str) -> None:

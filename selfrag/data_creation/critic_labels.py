@@ -138,8 +138,10 @@ def check_args(args) -> None:
             raise flag_error(f"--{flag}", "must be at least 1")
     if args.n is not None and args.n < 0:
         raise flag_error("--n", "must not be negative")
-    if args.max_retries < 0 or args.backoff < 0 or args.timeout <= 0:
-        raise flag_error("--max_retries/--backoff/--timeout", "must not be negative")
+    if args.max_retries < 0 or args.backoff < 0:
+        raise flag_error("--max_retries/--backoff", "must not be negative")
+    if not args.timeout > 0:
+        raise flag_error("--timeout", "must be a positive number of seconds")
     if getattr(args, "three_way", False) and not args.multi_retrieval:
         raise flag_error("--three_way", "applies to sentence-level items: add --multi_retrieval")
 

@@ -11,8 +11,6 @@ only when the caller opts in (``allow_pickle=True``), since unpickling runs arbi
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import glob
 import json
 import logging
@@ -28,7 +26,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from selfrag.errors import InputError, SelfRagError
-from selfrag.io import atomic_open, write_json_atomic
+from selfrag.io import atomic_open, set_usual_mode, write_json_atomic
+from selfrag.locks import file_lock
 from selfrag.retrieval.encoder import Encoder
 from selfrag.retrieval.passages import Passage, passage_text
 
@@ -65,18 +64,6 @@ class EmbeddingShard:
     meta: dict = field(default_factory=dict)
 
 
-@contextlib.contextmanager
-def file_lock(path: Path):
-    """Hold an exclusive lock on ``path`` (created if missing): concurrent builders wait."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _save_npy_atomic(path: Path, array: np.ndarray) -> None:
     with atomic_open(path, "wb") as handle:
         np.save(handle, array, allow_pickle=False)
@@ -109,6 +96,7 @@ def generate_shard(passages: list[Passage], encoder: Encoder, output_dir: str | 
     output_dir.mkdir(parents=True, exist_ok=True)
     name = shard_name(prefix, shard_id)
     with file_lock(output_dir / f".{name}.lock"):  # a second run of this shard waits, then skips
+        # (the lock file is removed when the shard is done)
         return _generate_shard_locked(
             passages, encoder, output_dir, name, shard_id, num_shards, batch_size, max_length,
             use_title, lowercase, normalize, checkpoint_every, source)
@@ -161,6 +149,7 @@ def _generate_shard_locked(passages, encoder, output_dir: Path, name: str, shard
     # Assemble the blocks into the final matrix without holding them all twice in memory.
     fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".npy", dir=output_dir)
     os.close(fd)
+    set_usual_mode(tmp)  # mkstemp's file is owner-only
     try:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32,
                                         shape=(end - start, encoder.dim))

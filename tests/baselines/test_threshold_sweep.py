@@ -118,3 +118,18 @@ def test_cli_writes_csv_png_and_matches_run_short_form(tmp_path, tiny_model_path
     assert code == 0 and middle["threshold"] == 0.5
     assert middle["retrieved"] == [r["retrieved"] for r in separate["all_results"]]
     assert middle["preds"] == separate["preds"]
+
+
+def test_the_plot_gets_the_usual_file_mode(tmp_path):
+    # issue 12 item 13: the PNG came from mkstemp (0600)
+    import os
+    import stat
+
+    from selfrag.baselines.threshold_sweep import SweepPoint, plot_sweep
+
+    old = os.umask(0o022)
+    try:
+        plot_sweep(tmp_path / "sweep.png", [SweepPoint(0.0, 1.0, 0.5, 2)], "match")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "sweep.png").stat().st_mode) == 0o644

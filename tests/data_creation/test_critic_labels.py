@@ -261,6 +261,17 @@ def test_malformed_input_names_file_line_and_field(tmp_path, capsys, content, me
     assert server.requests == 0 and not (tmp_path / "out.json").exists()
 
 
+@pytest.mark.parametrize("timeout", ["0", "-1"])
+def test_a_timeout_that_is_not_positive_says_so(tmp_path, capsys, timeout):
+    # issue 12 item 13: --timeout 0 said "must not be negative"
+    items = write_items(tmp_path / "items.jsonl", 1)
+    with running_server(replying("[Relevant]")) as server:
+        assert label("chatgpt_relevance", server, items, tmp_path / "out.json",
+                     "--timeout", timeout) == 2
+    assert capsys.readouterr().err == "error: --timeout: must be a positive number of seconds\n"
+    assert server.requests == 0
+
+
 def test_previous_results_are_skipped_per_sentence(tmp_path):
     items = write_items(tmp_path / "items.jsonl", 3, q_id="same")
     with running_server(replying("[Relevant]\nExplanation: ok")) as server:

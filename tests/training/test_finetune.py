@@ -86,6 +86,24 @@ def test_resume_from_checkpoint_matches_uninterrupted_run(tiny_model_path, train
     assert losses(resumed) == pytest.approx(losses(full)[3:], rel=1e-5)
 
 
+def test_saved_model_and_checkpoint_files_get_the_usual_modes(tiny_model_path, train_file,
+                                                              tmp_path):
+    # issue 12 item 13: save_pretrained wrote model.safetensors 0600
+    import os
+    import stat
+
+    out = tmp_path / "out"
+    old = os.umask(0o022)
+    try:
+        assert run(tiny_model_path, train_file, out, "--max_train_steps", "1",
+                   "--checkpointing_steps", "1") == 0
+    finally:
+        os.umask(old)
+    assert (out / "model.safetensors").is_file() and (out / "step_1").is_dir()
+    for item in [out, *out.rglob("*")]:
+        assert stat.S_IMODE(item.stat().st_mode) == (0o755 if item.is_dir() else 0o644), item
+
+
 def test_packed_batching_trains_too(tiny_model_path, train_file, tmp_path):
     out = tmp_path / "packed"
     assert run(tiny_model_path, train_file, out, "--num_train_epochs", "2", "--batching",
