@@ -18,7 +18,7 @@ import json
 import sys
 
 from selfrag.cli import entry_point, flag_error
-from selfrag.retrieval.batch import add_ctxs
+from selfrag.retrieval.batch import add_ctxs, finished_output, load_queries, retrieval_settings
 from selfrag.retrieval.encoder import DEFAULT_ENCODER
 from selfrag.retrieval.retriever import Retriever
 
@@ -80,10 +80,18 @@ def parse_args(argv=None) -> argparse.Namespace:
 @entry_point
 def main(argv=None) -> None:
     args = parse_args(argv)
+    if args.data:  # a finished (or stale) output is found before the index is built
+        settings = retrieval_settings(args)
+        done = finished_output(args.data, args.output_dir, args.n_docs, settings)
+        if done is not None:
+            print(f"{done} is up to date (same input and settings); delete it to redo")
+            return
+        load_queries(args.data)  # a bad or empty input fails before the index is built
     retriever = Retriever(args)
     retriever.setup_retriever()
     if args.data:
-        output = add_ctxs(retriever, args.data, args.output_dir, n_docs=args.n_docs)
+        output = add_ctxs(retriever, args.data, args.output_dir, n_docs=args.n_docs,
+                          settings=settings)
         print(f"wrote {output}")
     else:
         for rank, doc in enumerate(retriever.search_document(args.query, args.n_docs), 1):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -12,15 +13,19 @@ from pathlib import Path
 from selfrag.errors import InputError
 
 
-def read_records(path: str | os.PathLike) -> list[tuple[int, dict]]:
+def read_records(path: str | os.PathLike, allow_empty: bool = False) -> list[tuple[int, dict]]:
     """Read a ``.json`` list or a JSONL file into ``(line_number, record)`` pairs.
 
     For a ``.json`` file the "line" is the 1-based position of the record in the list. Blank JSONL
     lines are skipped. Every record must be a JSON object.
 
+    Args:
+        allow_empty: accept a file without records (e.g. an earlier run's output); inputs must
+            not be empty, so that no run writes an empty result and exits 0.
+
     Raises:
-        InputError: missing file, bytes that are not UTF-8, malformed JSON, a JSON array where
-            JSONL was expected (or the reverse), or a record that is not an object.
+        InputError: missing file, no records, bytes that are not UTF-8, malformed JSON, a JSON
+            array where JSONL was expected (or the reverse), or a record that is not an object.
     """
     path = Path(path)
     if not path.is_file():
@@ -46,6 +51,8 @@ def read_records(path: str | os.PathLike) -> list[tuple[int, dict]]:
         if not isinstance(record, dict):
             raise InputError(path, "each record must be a JSON object, not "
                              f"{_json_kind(record)}", line=number)
+    if not records and not allow_empty:
+        raise InputError(path, "no records (the input is empty)")
     return records
 
 
@@ -130,6 +137,15 @@ def atomic_open(path: str | os.PathLike, mode: str = "w"):
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes (hex): what a resumed or skipped run checks its input against."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def set_usual_mode(path: str | os.PathLike) -> None:

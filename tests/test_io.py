@@ -94,3 +94,14 @@ def test_every_library_reader_names_the_file_and_line_of_bytes_that_are_not_utf8
     key.write_bytes(b"sk-" + BAD_UTF8 + b"\n")
     with pytest.raises(InputError, match=_not_utf8(key, 1)):
         resolve_api_key(str(key))
+
+
+@pytest.mark.parametrize("name, text", [("in.jsonl", ""), ("in.jsonl", "\n\n"), ("in.json", "[]"),
+                                        ("in.json", '{"data": []}')])
+def test_an_empty_input_is_an_error_unless_allowed(tmp_path, name, text):
+    # issue 12 item 5: empty input is an error everywhere (earlier outputs may opt out)
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(InputError, match=r"no records \(the input is empty\)$"):
+        read_records(path)
+    assert read_records(path, allow_empty=True) == []

@@ -77,7 +77,8 @@ def main(argv: list[str] | None = None) -> None:
         groundness=load_checked(args.groudness_pred, ["q_id", "sent_idx", "p_idx", "pred"]))
     judge = next((str(r["judge"]) for r in initial if r.get("judge")), "critic")
     assembler = Assembler(inputs, faithful=args.faithful, seed=args.seed, judge=judge)
-    records = [r for path in args.prev_result_fp for _, r in read_records(path)]
+    records = [r for path in args.prev_result_fp
+               for _, r in read_records(path, allow_empty=True)]
     records += assembler.run()
     write_json_atomic(args.output_fn + ".json", records, indent=1)
     write_jsonl_atomic(args.output_fn + ".jsonl", records)

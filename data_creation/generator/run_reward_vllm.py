@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     items = [record for _, record in read_records(args.input_file)]
     previous = []
     if args.prev_result_fp:
-        previous = [record for _, record in read_records(args.prev_result_fp)]
+        previous = [record for _, record in read_records(args.prev_result_fp, allow_empty=True)]
         items = items[len(previous):]
     if args.split == "train":
         items = [item for item in items if item.get("task") == args.task]

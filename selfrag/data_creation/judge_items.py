@@ -190,7 +190,7 @@ def previous_identities(paths: Sequence[str], faithful: bool = False) -> set[tup
     """Identities of the items in earlier output files (records ``{"input": item, ...}``)."""
     found = set()
     for path in paths:
-        for line, record in read_records(path):
+        for line, record in read_records(path, allow_empty=True):  # an earlier output
             item = record.get("input")
             if not isinstance(item, dict):
                 raise InputError(path, "must be the labelled item (an object)", line=line,

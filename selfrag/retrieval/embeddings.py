@@ -50,6 +50,15 @@ def shard_bounds(num_passages: int, shard_id: int, num_shards: int) -> tuple[int
     return start, end
 
 
+def check_shard(num_passages: int, shard_id: int, num_shards: int) -> tuple[int, int]:
+    """:func:`shard_bounds`, refusing a shard that would hold no passage (an empty output)."""
+    start, end = shard_bounds(num_passages, shard_id, num_shards)
+    if start == end:
+        raise SelfRagError(f"shard {shard_id} of {num_shards} would be empty: the corpus has "
+                           f"{num_passages} passages (use fewer --num_shards)")
+    return start, end
+
+
 def shard_name(prefix: str, shard_id: int) -> str:
     return f"{prefix}_{shard_id:02d}"
 
@@ -90,8 +99,9 @@ def generate_shard(passages: list[Passage], encoder: Encoder, output_dir: str | 
         The path of the shard's ``.npy`` file.
 
     Raises:
-        SelfRagError: a finished shard exists with different settings.
+        SelfRagError: an empty shard, or a finished shard exists with different settings.
     """
+    check_shard(len(passages), shard_id, num_shards)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     name = shard_name(prefix, shard_id)

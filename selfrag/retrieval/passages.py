@@ -27,8 +27,8 @@ def load_passages(path: str | os.PathLike) -> list[Passage]:
         path: a ``.jsonl`` file, or a DPR-style TSV file (any other suffix).
 
     Raises:
-        InputError: missing file, malformed line, ragged TSV row, missing/empty id, missing text,
-            or an id that occurs twice.
+        InputError: missing or empty file, malformed line, ragged TSV row, missing/empty id,
+            missing text, or an id that occurs twice.
     """
     path = Path(path)
     if not path.is_file():
@@ -43,6 +43,8 @@ def load_passages(path: str | os.PathLike) -> list[Passage]:
                              f"{first_line[pid]})", line=line, field="id")
         first_line[pid] = line
         passages.append(passage)
+    if not passages:
+        raise InputError(path, "no passages (the corpus is empty)")
     return passages
 
 

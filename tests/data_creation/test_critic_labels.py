@@ -272,6 +272,17 @@ def test_a_timeout_that_is_not_positive_says_so(tmp_path, capsys, timeout):
     assert server.requests == 0
 
 
+@pytest.mark.parametrize("content", ["", "[]\n"])
+def test_an_empty_input_is_an_error_and_writes_nothing(tmp_path, capsys, content):
+    # issue 12 item 5: the labellers wrote "[]" and exited 0
+    items = tmp_path / ("items.json" if content else "items.jsonl")
+    items.write_text(content)
+    with running_server(replying("[Relevant]")) as server:
+        assert label("chatgpt_relevance", server, items, tmp_path / "out.json") == 2
+    assert capsys.readouterr().err == f"error: {items}: no records (the input is empty)\n"
+    assert server.requests == 0 and not (tmp_path / "out.json").exists()
+
+
 def test_previous_results_are_skipped_per_sentence(tmp_path):
     items = write_items(tmp_path / "items.jsonl", 3, q_id="same")
     with running_server(replying("[Relevant]\nExplanation: ok")) as server:

@@ -89,7 +89,8 @@ def file_digest(path: str | os.PathLike) -> str:
 
 
 def _read(path: Path) -> list[dict]:
-    return [record for _, record in read_records(path)]
+    """A stage's own output (a stage may legitimately keep nothing)."""
+    return [record for _, record in read_records(path, allow_empty=True)]
 
 
 class Pipeline:

@@ -71,7 +71,7 @@ def load_checked(paths: str | os.PathLike | Sequence[str | os.PathLike],
     fields = tuple(fields)
     records = []
     for path in paths:
-        for line, record in read_records(path):
+        for line, record in read_records(path, allow_empty=True):  # a step's predictions
             for field in fields:
                 if field not in record:
                     raise InputError(path, "missing", line=line, field=field)
