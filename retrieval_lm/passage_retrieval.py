@@ -18,6 +18,7 @@ import json
 import sys
 
 from selfrag.cli import entry_point, flag_error
+from selfrag.io import check_output
 from selfrag.retrieval.batch import add_ctxs, finished_output, load_queries, retrieval_settings
 from selfrag.retrieval.encoder import DEFAULT_ENCODER
 from selfrag.retrieval.retriever import Retriever
@@ -87,6 +88,7 @@ def main(argv=None) -> None:
             print(f"{done} is up to date (same input and settings); delete it to redo")
             return
         load_queries(args.data)  # a bad or empty input fails before the index is built
+        check_output(args.output_dir, "--output_dir", folder=True)
     retriever = Retriever(args)
     retriever.setup_retriever()
     if args.data:

@@ -34,6 +34,7 @@ from selfrag.baselines.models import BASELINE_BACKENDS, ModelSpec, build_generat
 from selfrag.baselines.postprocess import BASELINE_METRICS
 from selfrag.baselines.runner import MODES, BaselineConfig, run_baseline
 from selfrag.cli import entry_point, flag_error, resolve_device
+from selfrag.io import check_output
 
 SEED = 0
 #: Flags that do not change results, left out of the resume fingerprint.
@@ -113,6 +114,7 @@ def main(argv: list[str] | None = None) -> None:
     # The whole input is validated before any model is loaded.
     examples = load_baseline_examples(args.input_file, args.task, args.instruction, needs_passages,
                                       args.top_n, args.retrieval_file, args.faithful)
+    check_output(args.result_fp, "--result_fp")
     import torch
 
     torch.manual_seed(SEED)

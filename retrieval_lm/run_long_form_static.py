@@ -31,6 +31,7 @@ from selfrag import cli
 from selfrag.evaluation.long_form_tasks import LONG_FORM_TASKS, load_long_form_examples
 from selfrag.inference.long_form import LongFormConfig
 from selfrag.inference.long_form_run import LongFormRun, asqa_scores, run_long_form
+from selfrag.io import check_output
 
 SEED = 633
 
@@ -64,6 +65,7 @@ def main(argv: list[str] | None = None) -> None:
     examples = load_long_form_examples(args.input_file, args.task, args.ndocs,
                                        need_passages=config.mode != "no_retrieval" and not online,
                                        use_docs=not online)
+    check_output(args.output_file, "--output_file")
     lm = cli.build_lm(args, SEED)
     run = LongFormRun(args.input_file, args.output_file, args.task, config, args.chunk_size)
     records = run_long_form(run, lm, examples, cli.run_fingerprint(args),

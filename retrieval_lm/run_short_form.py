@@ -29,6 +29,7 @@ from selfrag import cli
 from selfrag.evaluation.tasks import SHORT_FORM_TASKS
 from selfrag.inference.short_form import ShortFormConfig
 from selfrag.inference.short_form_run import ShortFormRun, load_run_examples, run_short_form
+from selfrag.io import check_output
 
 SEED = 633  # the original's global seed
 
@@ -58,6 +59,7 @@ def main(argv: list[str] | None = None) -> None:
                        metric=args.metric, chunk_size=args.chunk_size)
     # The whole input is validated before the model loads.
     examples = load_run_examples(run, cli.uses_online_retrieval(args))
+    check_output(args.output_file, "--output_file")
     lm = cli.build_lm(args, SEED)
     output = run_short_form(run, lm, examples, cli.run_fingerprint(args),
                             retriever=cli.build_retriever(args, args.ndocs))

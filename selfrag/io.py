@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from selfrag.errors import InputError
+from selfrag.errors import InputError, SelfRagError
 
 
 def read_records(path: str | os.PathLike, allow_empty: bool = False) -> list[tuple[int, dict]]:
@@ -137,6 +137,32 @@ def atomic_open(path: str | os.PathLike, mode: str = "w"):
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def output_problem(path: str | os.PathLike, folder: bool = False) -> str | None:
+    """Why ``path`` cannot be written as an output file (or, with ``folder``, an output folder),
+    or ``None`` when it can: checked before a model loads, so the run does not fail at its end."""
+    path = Path(path)
+    if path.exists():
+        if folder and not path.is_dir():
+            return "is a file, not a folder"
+        if not folder and path.is_dir():
+            return "is a folder, not a file"
+        home = path if folder else path.parent
+    else:
+        home = next(p for p in path.absolute().parents if p.exists())
+        if not home.is_dir():
+            return f"cannot be created: {home} is a file, not a folder"
+    if not os.access(home, os.W_OK | os.X_OK):
+        return f"cannot be written: no write permission in {home}"
+    return None
+
+
+def check_output(path: str | os.PathLike, flag: str, folder: bool = False) -> None:
+    """Raise a :class:`SelfRagError` naming ``flag`` when :func:`output_problem` finds one."""
+    problem = output_problem(path, folder)
+    if problem:
+        raise SelfRagError(f"{flag} {path}: {problem}")
 
 
 def file_digest(path: str | os.PathLike) -> str:

@@ -105,3 +105,20 @@ def test_an_empty_input_is_an_error_unless_allowed(tmp_path, name, text):
     with pytest.raises(InputError, match=r"no records \(the input is empty\)$"):
         read_records(path)
     assert read_records(path, allow_empty=True) == []
+
+
+def test_output_problems_are_found_before_anything_is_computed(tmp_path):
+    # issue 12 item 10: these failed only when the output was written, after the whole run
+    from selfrag.errors import SelfRagError
+    from selfrag.io import check_output, output_problem
+
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "file").write_text("x")
+    assert output_problem(tmp_path / "folder") == "is a folder, not a file"
+    assert output_problem(tmp_path / "file", folder=True) == "is a file, not a folder"
+    assert output_problem(tmp_path / "file" / "sub" / "out.json") == (
+        f"cannot be created: {tmp_path / 'file'} is a file, not a folder")
+    assert output_problem(tmp_path / "new" / "deeper" / "out.json") is None
+    assert output_problem(tmp_path / "file") is None and output_problem(tmp_path / "folder", True) is None
+    with pytest.raises(SelfRagError, match=r"^--output_file .*folder: is a folder, not a file$"):
+        check_output(tmp_path / "folder", "--output_file")

@@ -28,7 +28,7 @@ from selfrag.data_creation.generator.assembly import Assembler, AssemblyInputs
 from selfrag.data_creation.generator.prompt_data import sentence_key
 from selfrag.data_creation.generator.records import item_key, load_checked, load_items
 from selfrag.data_creation.generator.validate import validate_instance
-from selfrag.io import read_records, write_json_atomic, write_jsonl_atomic
+from selfrag.io import check_output, read_records, write_json_atomic, write_jsonl_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +64,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.negative_samples:
         logger.warning("--negative_samples is accepted but not used")
     items = [item for path in args.orig_input_data for item in load_items(path)]
+    for suffix in (".json", ".jsonl"):
+        check_output(args.output_fn + suffix, "--output_fn")
     initial = load_checked(args.retrieval_i_only, ["pred"])
     inputs = AssemblyInputs(
         items=items,

@@ -34,6 +34,7 @@ from selfrag.data_creation.generator.commands import (
 from selfrag.data_creation.generator.gold_judge import GoldJudge
 from selfrag.data_creation.generator.pipeline import PipelineConfig, run_pipeline
 from selfrag.data_creation.generator.records import load_items
+from selfrag.io import check_output
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,6 +68,7 @@ def main(argv: list[str] | None = None) -> None:
                             multi_retrieval_task=args.multi_retrieval_task,
                             splitter=args.splitter)
     items = load_items(args.input_file)  # checked before any model loads
+    check_output(args.work_dir, "--work_dir", folder=True)
     judge = (GoldJudge(items, args.input_file) if args.judge == "gold"
              else build_critic_judge(args, args.faithful))
     summary = run_pipeline(config, judge, build_retriever(args))

@@ -35,7 +35,7 @@ from selfrag.data_creation.generator.critic_runs import (
 )
 from selfrag.data_creation.labels import parse_label
 from selfrag.errors import SelfRagError
-from selfrag.io import read_records, write_json_atomic
+from selfrag.io import check_output, read_records, write_json_atomic
 
 UNUSED = ("--alias", "--n_examples", "--sample", "--top_k", "--int8bit", "--k_shots", "--metric")
 
@@ -76,6 +76,7 @@ def main(argv: list[str] | None = None) -> None:
         items = [item for item in items if item.get("task") == args.task]
         if not items:
             raise SelfRagError(f"{args.input_file}: no items with task {args.task!r}")
+    check_output(args.result_fp, "--result_fp")  # before the critic loads
     judge = build_critic_judge(args, args.faithful)
     journal = Path(args.result_fp + ".journal.jsonl")
     if args.split == "train":

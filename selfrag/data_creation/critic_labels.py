@@ -42,7 +42,7 @@ from selfrag.data_creation.judge_items import (
 )
 from selfrag.data_creation.labels import parse_label
 from selfrag.errors import SelfRagError
-from selfrag.io import write_json_atomic, write_jsonl_atomic
+from selfrag.io import check_output, write_json_atomic, write_jsonl_atomic
 from selfrag.tokens import RETRIEVAL
 
 logger = logging.getLogger(__name__)
@@ -165,6 +165,7 @@ def run_labelling(labeller: str, args) -> dict:
                           getattr(args, "three_way", False), args.faithful)
     previous = previous_identities(args.previous_results, args.faithful)
     selection = select_items(labeller, args.input_files, options, previous)
+    check_output(args.output_file_name, "--output_file_name")  # before any paid request
     items = _subsample(selection.items, args.n, args.random, args.seed)
     settings = JudgeSettings(args.model_name, args.api, args.temperature, args.max_tokens)
     keys = [settings.key(item.render()) for item in items]

@@ -283,6 +283,17 @@ def test_an_empty_input_is_an_error_and_writes_nothing(tmp_path, capsys, content
     assert server.requests == 0 and not (tmp_path / "out.json").exists()
 
 
+def test_an_output_that_is_a_folder_fails_before_any_paid_request(tmp_path, capsys):
+    # issue 12 item 10: the replies were bought, then writing the output failed
+    items = write_items(tmp_path / "items.jsonl", 2)
+    (tmp_path / "out.json").mkdir()
+    with running_server(replying("[Relevant]")) as server:
+        assert label("chatgpt_relevance", server, items, tmp_path / "out.json") == 2
+    assert capsys.readouterr().err == (f"error: --output_file_name {tmp_path / 'out.json'}: is a "
+                                       "folder, not a file\n")
+    assert server.requests == 0
+
+
 def test_previous_results_are_skipped_per_sentence(tmp_path):
     items = write_items(tmp_path / "items.jsonl", 3, q_id="same")
     with running_server(replying("[Relevant]\nExplanation: ok")) as server:

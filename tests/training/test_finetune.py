@@ -141,6 +141,22 @@ def test_lora_trains_adapters_and_the_reflection_token_rows(tiny_model_path, tra
     assert changed.sum() == len(new)  # the rest of the embedding matrix stays frozen
 
 
+@pytest.mark.parametrize("case", ["bad data", "output is a file"])
+def test_data_and_output_folder_are_checked_before_the_model_loads(train_file, tmp_path, capsys,
+                                                                   case):
+    # issue 12 item 10: finetune.py read its data only after loading the model
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"instruction": "a", "output": "b"}) + "\n{}\n")
+    out = tmp_path / "out"
+    if case == "output is a file":
+        out.write_text("x")
+    code = run(str(tmp_path / "no-such-model"), str(bad) if case == "bad data" else train_file, out)
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {bad}, line 2: " if case == "bad data"
+                          else f"error: --output_dir {out}: is a file, not a folder"), err
+
+
 def test_bad_training_line_is_one_clear_error(tiny_model_path, tmp_path, capsys):
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"instruction": "a", "output": "b"}) + "\n"
