@@ -21,7 +21,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from selfrag.cli import add_model_flags, build_lm, critique_weights, flag_error, run_main
+from selfrag.cli import (
+    add_model_flags,
+    build_lm,
+    critique_weights,
+    flag_error,
+    run_fingerprint,
+    run_main,
+)
 from selfrag.evaluation.tasks import SHORT_FORM_TASKS
 from selfrag.inference.short_form import ShortFormConfig
 from selfrag.inference.short_form_run import ShortFormRun, load_run_examples
@@ -80,8 +87,8 @@ def main(argv: list[str] | None = None) -> None:
     from selfrag.baselines.sweep_job import run_threshold_sweep
 
     lm = build_lm(args, SEED)
-    fingerprint = {k: v for k, v in vars(args).items()
-                   if k not in ("output_csv", "output_png", "output_json", "thresholds", "device")}
+    fingerprint = run_fingerprint(args, ("output_csv", "output_png", "output_json",
+                                         "thresholds", "device"))
     points = run_threshold_sweep(
         run, lm, examples, sorted(set(args.thresholds)), fingerprint,
         png=png,

@@ -12,6 +12,7 @@ only when the caller opts in (``allow_pickle=True``), since unpickling runs arbi
 from __future__ import annotations
 
 import glob
+import hashlib
 import json
 import logging
 import os
@@ -48,6 +49,15 @@ def shard_bounds(num_passages: int, shard_id: int, num_shards: int) -> tuple[int
     start = shard_id * size
     end = num_passages if shard_id == num_shards - 1 else start + size
     return start, end
+
+
+def passages_digest(passages: list[Passage]) -> str:
+    """SHA-256 of the passages' ids, titles and texts, in order: what a shard's vectors encode."""
+    digest = hashlib.sha256()
+    for p in passages:
+        digest.update(json.dumps([p["id"], p.get("title") or "", p["text"]],
+                                 ensure_ascii=False).encode() + b"\n")
+    return digest.hexdigest()
 
 
 def check_shard(num_passages: int, shard_id: int, num_shards: int) -> tuple[int, int]:
@@ -124,11 +134,13 @@ def _generate_shard_locked(passages, encoder, output_dir: Path, name: str, shard
         "use_title": use_title, "lowercase": lowercase, "normalize_text": normalize,
         "max_length": max_length, "shard_id": shard_id, "num_shards": num_shards,
         "start": start, "end": end, "num_passages": len(passages), "source": str(source),
+        "passages_sha256": passages_digest(passages[start:end]),  # an edited corpus differs
     }
     if sidecar.is_file() and npy.is_file():
         done = json.loads(sidecar.read_text())
-        if {k: done.get(k) for k in settings if k != "source"} != {
-                k: v for k, v in settings.items() if k != "source"}:
+        compared = [k for k in settings if k != "source"
+                    and (k != "passages_sha256" or k in done)]  # shards from before it was kept
+        if {k: done.get(k) for k in compared} != {k: settings[k] for k in compared}:
             raise SelfRagError(f"{sidecar}: a finished shard with different settings exists; "
                                "remove it or choose another --output_dir/--prefix")
         logger.info("shard %s already done, skipping", name)
@@ -176,6 +188,14 @@ def _generate_shard_locked(passages, encoder, output_dir: Path, name: str, shard
     write_json_atomic(sidecar, {"format": FORMAT, **settings, "count": len(ids), "ids": ids})
     shutil.rmtree(partial, ignore_errors=True)
     return npy
+
+
+def shard_files_signature(pattern: str) -> list[list]:
+    """Name, size and modification time of every file the glob matches (hidden ones aside): a
+    saved index records it, so one built from other (regenerated) shards is not reused."""
+    files = [Path(m) for m in sorted(glob.glob(pattern))]
+    return [[f.name, f.stat().st_size, f.stat().st_mtime_ns] for f in files
+            if f.is_file() and not f.name.startswith(".")]
 
 
 def _shard_bases(pattern: str) -> list[tuple[Path, str]]:

@@ -93,6 +93,43 @@ def test_resume_after_a_crash_gives_an_identical_file(tmp_path, tiny_model_path,
     assert not (tmp_path / "resumed.json.partial").exists()
 
 
+@pytest.mark.parametrize("change", ["input", "model"])
+def test_a_journal_of_another_input_or_model_is_refused(tmp_path, tiny_model_path, monkeypatch,
+                                                        capsys, change):
+    # issue 12 item 1: the input's first items were replaced (or the model retrained in place)
+    # after a kill, and the rerun kept the old answers of the first chunks, exit 0
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_path, model)
+    source = slice_file(tmp_path, POPQA, 8)
+    common = ["--input_file", source, "--ndocs", "2", "--threshold", "0.2", "--chunk_size", "4"]
+    real_run, calls = short_form.ShortFormEngine.run, []
+
+    def crash_on_second(self, queries, progress=False):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # as if killed mid-run
+        return real_run(self, queries, progress)
+
+    monkeypatch.setattr(short_form.ShortFormEngine, "run", crash_on_second)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, str(model), *common)
+    assert (tmp_path / "out.json.partial").exists()
+    monkeypatch.setattr(short_form.ShortFormEngine, "run", real_run)
+    if change == "input":
+        lines = Path(POPQA).read_text().splitlines(keepends=True)
+        Path(source).write_text("".join(lines[10:14] + lines[4:8]))
+    else:
+        config = model / "config.json"
+        config.write_text(config.read_text() + "\n")  # other files, as after retraining
+    capsys.readouterr()
+    code, out = run(tmp_path, str(model), *common)
+    assert code == 2 and out is None
+    what = "input file content" if change == "input" else "model (other weights or files)"
+    assert f"(different: {what})" in capsys.readouterr().err
+
+
 def test_bad_input_exits_2_and_writes_nothing(tmp_path, tiny_model_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"question": "Q", "answers": ["a"], "ctxs": []}) + "\n")

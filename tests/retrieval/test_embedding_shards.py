@@ -105,6 +105,17 @@ def test_finished_shard_with_other_settings_is_refused(tiny_encoder, small_corpu
         generate_shard(passages, tiny_encoder, tmp_path, lowercase=True)
 
 
+def test_a_finished_shard_of_an_edited_corpus_is_refused(tiny_encoder, small_corpus, tmp_path):
+    # issue 12 item 1: same number of passages, other text: the old shard was kept silently
+    passages = load_passages(small_corpus)
+    generate_shard(passages, tiny_encoder, tmp_path)
+    edited = [{**p, "text": p["text"] + " (edited)"} if i == 3 else p
+              for i, p in enumerate(passages)]
+    with pytest.raises(SelfRagError, match="different settings"):
+        generate_shard(edited, tiny_encoder, tmp_path)
+    generate_shard(passages, tiny_encoder, tmp_path)  # the same corpus: skipped
+
+
 def _write_shard(folder, name, ids, vectors, **meta):
     folder.mkdir(exist_ok=True)
     np.save(folder / f"{name}.npy", vectors)
