@@ -16,9 +16,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from selfrag.cli import entry_point, flag_error
 from selfrag.io import check_output
+from selfrag.locks import output_lock
 from selfrag.retrieval.batch import add_ctxs, finished_output, load_queries, retrieval_settings
 from selfrag.retrieval.encoder import DEFAULT_ENCODER
 from selfrag.retrieval.retriever import Retriever
@@ -89,15 +91,17 @@ def main(argv=None) -> None:
             return
         load_queries(args.data)  # a bad or empty input fails before the index is built
         check_output(args.output_dir, "--output_dir", folder=True)
+        with output_lock(Path(args.output_dir) / Path(args.data).name):  # before the index
+            retriever = Retriever(args)
+            retriever.setup_retriever()
+            output = add_ctxs(retriever, args.data, args.output_dir, n_docs=args.n_docs,
+                              settings=settings)
+        print(f"wrote {output}")
+        return
     retriever = Retriever(args)
     retriever.setup_retriever()
-    if args.data:
-        output = add_ctxs(retriever, args.data, args.output_dir, n_docs=args.n_docs,
-                          settings=settings)
-        print(f"wrote {output}")
-    else:
-        for rank, doc in enumerate(retriever.search_document(args.query, args.n_docs), 1):
-            print(json.dumps({"rank": rank, **doc}, ensure_ascii=False))
+    for rank, doc in enumerate(retriever.search_document(args.query, args.n_docs), 1):
+        print(json.dumps({"rank": rank, **doc}, ensure_ascii=False))
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ from selfrag.baselines.postprocess import BASELINE_METRICS
 from selfrag.baselines.runner import MODES, BaselineConfig, run_baseline
 from selfrag.cli import entry_point, flag_error, resolve_device, run_fingerprint
 from selfrag.io import check_output
+from selfrag.locks import output_lock
 
 SEED = 0
 #: Flags that do not change results, left out of the resume fingerprint.
@@ -118,12 +119,15 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     torch.manual_seed(SEED)
-    spec = ModelSpec(args.model_name, args.backend, resolve_device(args.device), args.dtype, args.batch_size,
-                     args.world_size, args.download_dir, args.tokenizer_path, args.api_key,
-                     args.openai_base_url, args.openai_api, args.openai_retries, args.openai_backoff)
-    generator, rag = build_generation(spec, args.mode, args.max_new_tokens, args.faithful, SEED)
-    fingerprint = run_fingerprint(args, NOT_FINGERPRINTED, ("input_file", "retrieval_file"))
-    summary = run_baseline(config, examples, args.result_fp, fingerprint, generator, rag)
+    spec = ModelSpec(args.model_name, args.backend, resolve_device(args.device), args.dtype,
+                     args.batch_size, args.world_size, args.download_dir, args.tokenizer_path,
+                     args.api_key, args.openai_base_url, args.openai_api, args.openai_retries,
+                     args.openai_backoff)
+    with output_lock(args.result_fp, "--result_fp"):  # one run per output, before any load
+        generator, rag = build_generation(spec, args.mode, args.max_new_tokens, args.faithful,
+                                          SEED)
+        fingerprint = run_fingerprint(args, NOT_FINGERPRINTED, ("input_file", "retrieval_file"))
+        summary = run_baseline(config, examples, args.result_fp, fingerprint, generator, rag)
     if summary["score"] is not None:
         print(f"{summary['metric']}: {summary['score']:.4f} (n={summary['n']})")
 

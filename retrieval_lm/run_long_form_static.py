@@ -32,6 +32,7 @@ from selfrag.evaluation.long_form_tasks import LONG_FORM_TASKS, load_long_form_e
 from selfrag.inference.long_form import LongFormConfig
 from selfrag.inference.long_form_run import LongFormRun, asqa_scores, run_long_form
 from selfrag.io import check_output
+from selfrag.locks import output_lock
 
 SEED = 633
 
@@ -66,10 +67,11 @@ def main(argv: list[str] | None = None) -> None:
                                        need_passages=config.mode != "no_retrieval" and not online,
                                        use_docs=not online)
     check_output(args.output_file, "--output_file")
-    lm = cli.build_lm(args, SEED)
-    run = LongFormRun(args.input_file, args.output_file, args.task, config, args.chunk_size)
-    records = run_long_form(run, lm, examples, cli.run_fingerprint(args),
-                            retriever=cli.build_retriever(args, args.ndocs))
+    with output_lock(args.output_file, "--output_file"):  # one run per output, before any load
+        lm = cli.build_lm(args, SEED)
+        run = LongFormRun(args.input_file, args.output_file, args.task, config, args.chunk_size)
+        records = run_long_form(run, lm, examples, cli.run_fingerprint(args),
+                                retriever=cli.build_retriever(args, args.ndocs))
     scores = asqa_scores(records) if args.task != "factscore" else None
     if scores:
         print(f"ASQA str-em {scores['str_em']:.2f}  ROUGE-L {scores['rougeL']:.2f}  "

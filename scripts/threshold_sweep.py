@@ -33,6 +33,7 @@ from selfrag.evaluation.tasks import SHORT_FORM_TASKS
 from selfrag.inference.short_form import ShortFormConfig
 from selfrag.inference.short_form_run import ShortFormRun, load_run_examples
 from selfrag.io import check_output
+from selfrag.locks import output_lock
 
 SEED = 633  # as run_short_form.py
 DEFAULT_THRESHOLDS = [round(0.1 * i, 1) for i in range(11)]
@@ -86,13 +87,14 @@ def main(argv: list[str] | None = None) -> None:
 
     from selfrag.baselines.sweep_job import run_threshold_sweep
 
-    lm = build_lm(args, SEED)
-    fingerprint = run_fingerprint(args, ("output_csv", "output_png", "output_json",
-                                         "thresholds", "device"))
-    points = run_threshold_sweep(
-        run, lm, examples, sorted(set(args.thresholds)), fingerprint,
-        png=png,
-        json_path=args.output_json, title=f"{Path(args.input_file).stem} ({config.task or 'qa'})")
+    with output_lock(args.output_csv, "--output_csv"):  # one run per output, before any load
+        lm = build_lm(args, SEED)
+        fingerprint = run_fingerprint(args, ("output_csv", "output_png", "output_json",
+                                             "thresholds", "device"))
+        points = run_threshold_sweep(
+            run, lm, examples, sorted(set(args.thresholds)), fingerprint, png=png,
+            json_path=args.output_json,
+            title=f"{Path(args.input_file).stem} ({config.task or 'qa'})")
     for p in points:
         value = "-" if p.metric_mean is None else f"{p.metric_mean:.4f}"
         print(f"threshold {p.threshold:g}: retrieval {p.retrieval_frequency:.3f}, {args.metric} {value}")

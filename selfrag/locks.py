@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import fcntl
 import os
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
+
+from selfrag.errors import SelfRagError
+from selfrag.io import check_output
 
 
 class LockHeld(Exception):
@@ -61,3 +64,36 @@ def _read_pid(fd: int) -> int | None:
     except OSError:
         return None
     return int(text) if text.isdigit() else None
+
+
+_HELD: set[Path] = set()  # output locks this process holds (taking one again is a no-op)
+
+
+@contextmanager
+def output_lock(path: str | os.PathLike, flag: str | None = None):
+    """Hold ``<path>.lock`` while a run writes ``path`` (a file or a folder): a second run on the
+    same output is refused at once, naming the process that holds it, instead of both writing
+    into one file. Re-entrant within a process.
+
+    Raises:
+        SelfRagError: another process holds the lock.
+    """
+    lock = Path(f"{path}.lock").absolute()
+    if lock in _HELD:
+        yield
+        return
+    check_output(path, flag or "output", folder=Path(path).is_dir())  # a clear error, not mkdir's
+    stack = ExitStack()
+    try:
+        stack.enter_context(file_lock(lock, wait=False))
+    except LockHeld as held:
+        who = f"process {held.pid}" if held.pid is not None else "another process"
+        raise SelfRagError(f"{(flag + ' ') if flag else ''}{path} is being written by another "
+                           f"run ({who}, holding {lock}); wait for it to finish or write "
+                           "elsewhere") from None
+    with stack:
+        _HELD.add(lock)
+        try:
+            yield
+        finally:
+            _HELD.discard(lock)

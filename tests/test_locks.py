@@ -5,6 +5,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -54,3 +55,44 @@ def test_waiters_take_turns_although_each_holder_deletes_the_file(tmp_path):
     for t in threads:
         t.join()
     assert not overlaps and not path.exists()
+
+
+HOLD_OUTPUT = """
+import sys, time
+from selfrag.locks import output_lock
+with output_lock(sys.argv[1]):
+    print("held", flush=True)
+    time.sleep(60)
+"""
+
+
+class OtherRun:
+    """Another process holding the output lock of ``path`` (issue 12 item 2)."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __enter__(self):
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+        self.process = subprocess.Popen([sys.executable, "-c", HOLD_OUTPUT, str(self.path)],
+                                        stdout=subprocess.PIPE, text=True, env=env)
+        assert self.process.stdout.readline() == "held\n"
+        return self.process
+
+    def __exit__(self, *exc):
+        self.process.kill()
+        self.process.wait()
+
+
+def test_an_output_held_by_another_run_is_refused_naming_its_pid(tmp_path):
+    from selfrag.errors import SelfRagError
+    from selfrag.locks import output_lock
+
+    out = tmp_path / "out.json"
+    with OtherRun(out) as other, pytest.raises(SelfRagError) as err, output_lock(out, "--o"):
+        pass
+    assert str(err.value) == (f"--o {out} is being written by another run (process {other.pid}, "
+                              f"holding {out}.lock); wait for it to finish or write elsewhere")
+    with output_lock(out), output_lock(out):  # re-entrant within a process
+        assert (tmp_path / "out.json.lock").is_file()
+    assert not (tmp_path / "out.json.lock").exists()

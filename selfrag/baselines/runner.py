@@ -28,6 +28,7 @@ from selfrag.baselines.rag import document_weights
 from selfrag.errors import SelfRagError
 from selfrag.io import write_jsonl_atomic
 from selfrag.lm.base import GenerationRequest, LanguageModel
+from selfrag.locks import output_lock
 from selfrag.prompts import canonical_task
 from selfrag.resume import Journal
 
@@ -135,25 +136,26 @@ def run_baseline(config: BaselineConfig, examples: Sequence[BaselineExample], re
         generator: produces the text in ``vanilla``/``retrieval`` modes.
         rag: :class:`~selfrag.baselines.rag.RagSequence` or ``RagToken`` for the RAG modes.
     """
-    if config.mode in RAG_MODES and rag is None:
-        raise SelfRagError(f"--mode {config.mode} needs a RAG model")
-    if config.mode not in RAG_MODES and generator is None:
-        raise SelfRagError(f"--mode {config.mode} needs a generator")
-    journal = Journal(result_fp + ".partial", fingerprint)
-    done = {unit["chunk"]: unit["outputs"] for unit in journal.load()}
-    starts = range(0, len(examples), config.chunk_size)
-    with tqdm(total=len(examples), desc="queries", unit="q") as bar:
-        for number, start in enumerate(starts):
-            chunk = examples[start:start + config.chunk_size]
-            if number not in done:
-                done[number] = _run_chunk(chunk, config, generator, rag)
-                journal.append({"chunk": number, "outputs": done[number]})
-            bar.update(len(chunk))
-    outputs = [o for number in range(len(starts)) for o in done[number]]
-    records, summary = assemble_records(config, examples, outputs)
-    write_jsonl_atomic(result_fp, records)
-    journal.remove()
-    return summary
+    with output_lock(result_fp):
+        if config.mode in RAG_MODES and rag is None:
+            raise SelfRagError(f"--mode {config.mode} needs a RAG model")
+        if config.mode not in RAG_MODES and generator is None:
+            raise SelfRagError(f"--mode {config.mode} needs a generator")
+        journal = Journal(result_fp + ".partial", fingerprint)
+        done = {unit["chunk"]: unit["outputs"] for unit in journal.load()}
+        starts = range(0, len(examples), config.chunk_size)
+        with tqdm(total=len(examples), desc="queries", unit="q") as bar:
+            for number, start in enumerate(starts):
+                chunk = examples[start:start + config.chunk_size]
+                if number not in done:
+                    done[number] = _run_chunk(chunk, config, generator, rag)
+                    journal.append({"chunk": number, "outputs": done[number]})
+                bar.update(len(chunk))
+        outputs = [o for number in range(len(starts)) for o in done[number]]
+        records, summary = assemble_records(config, examples, outputs)
+        write_jsonl_atomic(result_fp, records)
+        journal.remove()
+        return summary
 
 
 def final_prediction(raw: str, index: int, n_items: int, config: BaselineConfig) -> str:

@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from selfrag.errors import InputError, SelfRagError
 from selfrag.io import file_digest, read_records, write_atomic, write_json_atomic
+from selfrag.locks import output_lock
 from selfrag.retrieval.retriever import Retriever
 
 logger = logging.getLogger(__name__)
@@ -138,35 +139,36 @@ def add_ctxs(retriever: Retriever, data: str | os.PathLike, output_dir: str | os
     settings = retrieval_settings(retriever.args) if settings is None else settings
     data, output_dir = Path(data), Path(output_dir)
     output = output_dir / data.name
-    if finished_output(data, output_dir, n_docs, settings) is not None:
-        logger.info("%s exists from the same input and settings, nothing to do", output)
+    with output_lock(output):  # one run per output
+        if finished_output(data, output_dir, n_docs, settings) is not None:
+            logger.info("%s exists from the same input and settings, nothing to do", output)
+            return output
+        records, queries = load_queries(data)
+        output_dir.mkdir(parents=True, exist_ok=True)
+        partial = output_dir / f".{data.name}.partial.jsonl"
+        stamp = output_dir / f".{data.name}.partial.json"
+        key = output_key(data, n_docs, settings)
+        done = _resume(partial, stamp, key)
+        bar = tqdm(total=len(records), initial=len(done), desc="retrieving", unit="query")
+        with partial.open("a", encoding="utf-8") as handle:
+            for start in range(len(done), len(records), chunk_size):
+                ctxs = retriever.search_batch(queries[start:start + chunk_size], n_docs)
+                lines = [json.dumps(c, ensure_ascii=False) + "\n" for c in ctxs]
+                handle.write("".join(lines))
+                handle.flush()
+                os.fsync(handle.fileno())
+                done.extend(ctxs)
+                bar.update(len(ctxs))
+        bar.close()
+        items = [{**record, "ctxs": ctx} for (_, record), ctx in zip(records, done)]
+        if data.suffix == ".json":
+            write_json_atomic(output, items)
+        else:
+            write_atomic(output, "".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items))
+        write_json_atomic(output_dir / f".{data.name}.done.json", key)
+        partial.unlink(missing_ok=True)
+        stamp.unlink(missing_ok=True)
         return output
-    records, queries = load_queries(data)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    partial = output_dir / f".{data.name}.partial.jsonl"
-    stamp = output_dir / f".{data.name}.partial.json"
-    key = output_key(data, n_docs, settings)
-    done = _resume(partial, stamp, key)
-    bar = tqdm(total=len(records), initial=len(done), desc="retrieving", unit="query")
-    with partial.open("a", encoding="utf-8") as handle:
-        for start in range(len(done), len(records), chunk_size):
-            ctxs = retriever.search_batch(queries[start:start + chunk_size], n_docs)
-            lines = [json.dumps(c, ensure_ascii=False) + "\n" for c in ctxs]
-            handle.write("".join(lines))
-            handle.flush()
-            os.fsync(handle.fileno())
-            done.extend(ctxs)
-            bar.update(len(ctxs))
-    bar.close()
-    items = [{**record, "ctxs": ctx} for (_, record), ctx in zip(records, done)]
-    if data.suffix == ".json":
-        write_json_atomic(output, items)
-    else:
-        write_atomic(output, "".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items))
-    write_json_atomic(output_dir / f".{data.name}.done.json", key)
-    partial.unlink(missing_ok=True)
-    stamp.unlink(missing_ok=True)
-    return output
 
 
 def _resume(partial: Path, stamp: Path, key: dict) -> list[list[dict]]:

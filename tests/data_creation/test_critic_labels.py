@@ -294,6 +294,20 @@ def test_an_output_that_is_a_folder_fails_before_any_paid_request(tmp_path, caps
     assert server.requests == 0
 
 
+def test_a_second_run_on_the_same_reply_cache_is_refused_before_paying(tmp_path, capsys):
+    # issue 12 item 2: two identical labelling runs at once each paid for every item
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_locks import OtherRun
+
+    items = write_items(tmp_path / "items.jsonl", 2)
+    cache = tmp_path / "out.json.cache.jsonl"
+    with OtherRun(cache) as other, running_server(replying("[Relevant]")) as server:
+        assert label("chatgpt_relevance", server, items, tmp_path / "out.json") == 2
+    assert f"--cache_file {cache} is being written by another run (process {other.pid}" in (
+        capsys.readouterr().err)
+    assert server.requests == 0 and not (tmp_path / "out.json").exists()
+
+
 def test_previous_results_are_skipped_per_sentence(tmp_path):
     items = write_items(tmp_path / "items.jsonl", 3, q_id="same")
     with running_server(replying("[Relevant]\nExplanation: ok")) as server:

@@ -130,6 +130,22 @@ def test_a_journal_of_another_input_or_model_is_refused(tmp_path, tiny_model_pat
     assert f"(different: {what})" in capsys.readouterr().err
 
 
+def test_a_second_run_on_the_same_output_is_refused_before_its_model_loads(tmp_path, capsys):
+    # issue 12 item 2: two runs (e.g. two --mode values) on one --output_file interleaved their
+    # chunks in <output>.partial
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_locks import OtherRun
+
+    out = tmp_path / "out.json"
+    with OtherRun(out) as other:
+        code, _ = run(tmp_path, "no-such-model", "--input_file", POPQA, "--mode", "no_retrieval")
+    assert code == 2
+    assert capsys.readouterr().err == (
+        f"error: --output_file {out} is being written by another run (process {other.pid}, "
+        f"holding {out}.lock); wait for it to finish or write elsewhere\n")
+    assert not (tmp_path / "out.json.partial").exists()
+
+
 def test_bad_input_exits_2_and_writes_nothing(tmp_path, tiny_model_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"question": "Q", "answers": ["a"], "ctxs": []}) + "\n")
