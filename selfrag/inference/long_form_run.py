@@ -37,7 +37,7 @@ def _record(engine: LongFormEngine, task: str, example: LongFormExample, result)
         return {"input": item.get("input", example.question),
                 "output": factscore_output(engine, result),
                 "topic": item.get("topic"), "cat": item.get("cat"), "intermediate": intermediate}
-    output, docs = asqa_output(engine, result)
+    output, docs = asqa_output(engine, result, example.passages)
     return example.item | {"output": output, "docs": docs, "intermediate": intermediate}
 
 

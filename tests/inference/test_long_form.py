@@ -212,6 +212,20 @@ def test_asqa_citations_stay_aligned_with_docs():
     assert docs == [passages[0], passages[2]]
 
 
+def test_asqa_docs_are_the_given_passages_and_citations_index_them():
+    # issue 12 item 7: docs were the cited passages only, so "docs: []" when nothing was cited
+    eng = engine(TWO_STEP)
+    given = [{"title": f"D{i}", "text": f"doc {i}"} for i in range(1, 6)]
+    cited = LongFormResult([Segment("[Relevant]Paris is big.[Fully supported]", given[2]),
+                            Segment("[Relevant]It rains[Partially supported]", given[0]),
+                            Segment("[Relevant]Found online.", {"title": "X", "text": "x"})], True)
+    output, docs = asqa_output(eng, cited, given)
+    assert output == "Paris is big [3]. It rains [1] Found online [6]."
+    assert docs == [*given, {"title": "X", "text": "x"}]
+    plain = LongFormResult([Segment("[No Retrieval]Paris.")], False)
+    assert asqa_output(eng, plain, given) == ("Paris.", given)
+
+
 def test_ignore_cont_drops_unsupported_segments():
     result, _ = _result("[Relevant]Yes.[Fully supported]", "[Relevant]No.[No support / Contradictory]")
     assert engine(TWO_STEP, ignore_cont=True).answer(result) == "Yes."

@@ -66,3 +66,16 @@ def test_missing_docs_are_reported_with_their_line(tmp_path, tiny_model_path, ca
     code, out = run(tmp_path, tiny_model_path, "--task", "factscore", "--input_file", str(bad))
     assert code == 2 and not out.exists()
     assert "bad.jsonl, line 1: field 'ctxs': has no passages but --ndocs is 2" in capsys.readouterr().err
+
+
+def test_asqa_items_keep_the_docs_they_were_given(tmp_path, tiny_model_path):
+    # issue 12 item 7: items that cited nothing came out with "docs: []"
+    items = json.loads(Path(ASQA).read_text())
+    items = items["data"][:3] if isinstance(items, dict) else items[:3]
+    source = tmp_path / "asqa3.json"
+    source.write_text(json.dumps(items))
+    code, out = run(tmp_path, tiny_model_path, "--task", "asqa", "--input_file", str(source),
+                    "--mode", "no_retrieval")
+    assert code == 0
+    data = json.loads(out.read_text())["data"]
+    assert [item["docs"] for item in data] == [item["docs"][:2] for item in items]
