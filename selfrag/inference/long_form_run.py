@@ -14,6 +14,7 @@ from selfrag.evaluation.asqa import asqa_rouge_l, str_em
 from selfrag.evaluation.long_form_tasks import LongFormExample
 from selfrag.inference.long_form import LongFormConfig, LongFormEngine, LongFormQuery
 from selfrag.inference.long_form_output import asqa_output, factscore_output
+from selfrag.inference.prompt_fit import check_prompts_fit
 from selfrag.inference.query import PassageSearch
 from selfrag.io import write_json_atomic, write_jsonl_atomic
 from selfrag.lm.base import LanguageModel
@@ -45,6 +46,8 @@ def run_long_form(run: LongFormRun, lm: LanguageModel, examples: list[LongFormEx
                   fingerprint: dict, retriever: PassageSearch | None = None) -> list[dict]:
     """Run (or resume) and write ``run.output_file``; returns the output records."""
     with output_lock(run.output_file):
+        check_prompts_fit(lm, run.input_file, examples, run.config.max_new_tokens,
+                          "docs" if examples and "docs" in examples[0].item else "ctxs")
         engine = LongFormEngine(lm, run.config, retriever)
         journal = Journal(run.output_file + ".partial", fingerprint)
         done = {unit["chunk"]: unit["records"] for unit in journal.load()}

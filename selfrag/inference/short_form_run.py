@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 from selfrag.evaluation.metrics import get_metric
 from selfrag.evaluation.tasks import ShortFormExample, load_short_form_examples
 from selfrag.inference.answers import clean_prediction
+from selfrag.inference.prompt_fit import check_prompts_fit
 from selfrag.inference.query import PassageSearch
 from selfrag.inference.short_form import (
     ShortFormConfig,
@@ -68,6 +69,7 @@ def run_short_form(run: ShortFormRun, lm: LanguageModel, examples: list[ShortFor
     With a ``retriever``, passages are searched online, only for queries that decide to retrieve.
     """
     with output_lock(run.output_file):
+        check_prompts_fit(lm, run.input_file, examples, run.config.max_new_tokens)
         engine = ShortFormEngine(lm, run.config, retriever=retriever, n_docs=run.ndocs)
         journal = Journal(run.output_file + ".partial", fingerprint)
         done = {unit["chunk"]: unit["results"] for unit in journal.load()}

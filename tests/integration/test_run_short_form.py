@@ -146,6 +146,24 @@ def test_a_second_run_on_the_same_output_is_refused_before_its_model_loads(tmp_p
     assert not (tmp_path / "out.json.partial").exists()
 
 
+def test_a_passage_too_long_for_the_model_is_one_located_error(tmp_path, tiny_model_path,
+                                                              capsys):
+    # issue 12 item 4: a 200,000-character passage gave a 40,001-token prompt to a 4,096-position
+    # model: a transformers warning, exit 0, a meaningless answer
+    lines = Path(POPQA).read_text().splitlines()[:2]
+    item = json.loads(lines[1])
+    item["ctxs"][1]["text"] = "word " * 40_000
+    source = tmp_path / "in.jsonl"
+    source.write_text(lines[0] + "\n" + json.dumps(item) + "\n")
+    code, out = run(tmp_path, tiny_model_path, "--input_file", str(source), "--ndocs", "2",
+                    "--mode", "always_retrieve")
+    assert code == 2 and out is None
+    err = capsys.readouterr().err.splitlines()[-1]  # after the model's loading bar
+    assert err.startswith(f"error: {source}, line 2: field 'ctxs': passage 1 makes a prompt of ")
+    assert err.endswith("tokens; with --max_new_tokens 4 it exceeds the model's context of 4096 "
+                        "positions (shorten the passage, or lower --ndocs/--max_new_tokens)")
+
+
 def test_bad_input_exits_2_and_writes_nothing(tmp_path, tiny_model_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"question": "Q", "answers": ["a"], "ctxs": []}) + "\n")
