@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     if args.num_jobs < 1 or args.top_n < 1:
         raise SelfRagError("--num_jobs and --top_n must be at least 1")
-    sentences = load_checked(args.input_file, SENTENCE_FIELDS)
+    sentences = load_checked(args.input_file, SENTENCE_FIELDS, allow_empty=False)
     check_output(args.output_dir, "--output_dir", folder=True)
     multi = {}
     for record in load_checked(args.multi_pred or [], ["q_id", "sent_idx", "pred"]):

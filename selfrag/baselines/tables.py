@@ -78,7 +78,10 @@ def _pairs(path: Path) -> tuple[list[str], list[list[str]], list[float], str | N
     if path.suffix == ".json":
         try:
             data = json.loads(read_text(path))
-        except (OSError, json.JSONDecodeError) as err:
+        except json.JSONDecodeError as err:
+            raise InputError(path, "not a run_short_form output (one JSON object expected): "
+                             f"malformed JSON: {err.msg}", line=err.lineno) from None
+        except OSError as err:
             raise InputError(path, f"not a readable run_short_form output ({err})") from None
         if not isinstance(data, dict) or "preds" not in data:
             raise InputError(path, "not a run_short_form output (no 'preds')")

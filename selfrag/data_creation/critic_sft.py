@@ -260,7 +260,7 @@ def build_critic_sft(files: Mapping[str, Sequence[str]], output_name: str,
     if not instances:
         read = [str(p) for paths in files.values() for p in paths or ()]
         skipped = "; ".join(f"{reason}: {n}" for reason, n in sorted(stats.skipped.items()))
-        raise SelfRagError(f"no critic training instances in {', '.join(read) or 'no files'}"
+        raise SelfRagError(f"{', '.join(read) or 'no files'}: no critic training instances"
                            + (f" (skipped: {skipped})" if skipped else " (the inputs are empty)"))
     train, dev = split(instances, options)
     if not train:

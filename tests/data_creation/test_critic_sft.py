@@ -198,7 +198,7 @@ def test_labelled_files_without_any_instance_are_an_error(tmp_path, capsys):
     code = run_main(combine_main(), ["--rel_file", str(empty), "--output_file_name",
                                      str(tmp_path / "c")])
     assert code == 2
-    assert capsys.readouterr().err == (f"error: no critic training instances in {empty} "
+    assert capsys.readouterr().err == (f"error: {empty}: no critic training instances "
                                        "(the inputs are empty)\n")
     assert not list(tmp_path.glob("c_*.json"))
 

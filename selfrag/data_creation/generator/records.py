@@ -65,13 +65,15 @@ def load_items(path: str | os.PathLike) -> list[dict]:
 
 
 def load_checked(paths: str | os.PathLike | Sequence[str | os.PathLike],
-                 fields: Iterable[str]) -> list[dict]:
-    """Records of one or more files, each required to have ``fields`` (any JSON value)."""
+                 fields: Iterable[str], allow_empty: bool = True) -> list[dict]:
+    """Records of one or more files, each required to have ``fields`` (any JSON value).
+
+    ``allow_empty``: a step's predictions may be empty; a command's main input may not."""
     paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
     fields = tuple(fields)
     records = []
     for path in paths:
-        for line, record in read_records(path, allow_empty=True):  # a step's predictions
+        for line, record in read_records(path, allow_empty=allow_empty):
             for field in fields:
                 if field not in record:
                     raise InputError(path, "missing", line=line, field=field)
