@@ -13,15 +13,17 @@ from pathlib import Path
 from selfrag.errors import InputError, SelfRagError
 
 
-def read_records(path: str | os.PathLike, allow_empty: bool = False) -> list[tuple[int, dict]]:
+def read_records(path: str | os.PathLike, allow_empty: bool = True) -> list[tuple[int, dict]]:
     """Read a ``.json`` list or a JSONL file into ``(line_number, record)`` pairs.
 
     For a ``.json`` file the "line" is the 1-based position of the record in the list. Blank JSONL
     lines are skipped. Every record must be a JSON object.
 
     Args:
-        allow_empty: accept a file without records (e.g. an earlier run's output); inputs must
-            not be empty, so that no run writes an empty result and exits 0.
+        allow_empty: accept a file without records (e.g. an earlier step's output, which may
+            keep nothing). Every entry point reads its inputs with ``False``: an empty input is
+            an error, so that no run writes an empty result and exits 0
+            (``tests/integration/test_bad_input_corpus.py`` checks each one).
 
     Raises:
         InputError: missing file, no records, bytes that are not UTF-8, malformed JSON, a JSON

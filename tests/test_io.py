@@ -98,13 +98,14 @@ def test_every_library_reader_names_the_file_and_line_of_bytes_that_are_not_utf8
 
 @pytest.mark.parametrize("name, text", [("in.jsonl", ""), ("in.jsonl", "\n\n"), ("in.json", "[]"),
                                         ("in.json", '{"data": []}')])
-def test_an_empty_input_is_an_error_unless_allowed(tmp_path, name, text):
-    # issue 12 item 5: empty input is an error everywhere (earlier outputs may opt out)
+def test_an_empty_input_is_an_error_when_not_allowed(tmp_path, name, text):
+    # issue 12 item 5: entry points read their inputs with allow_empty=False (every one is checked
+    # by tests/integration/test_bad_input_corpus.py); a step's own output may be empty
     path = tmp_path / name
     path.write_text(text)
     with pytest.raises(InputError, match=r"no records \(the input is empty\)$"):
-        read_records(path)
-    assert read_records(path, allow_empty=True) == []
+        read_records(path, allow_empty=False)
+    assert read_records(path) == []
 
 
 def test_output_problems_are_found_before_anything_is_computed(tmp_path):

@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     task = TASKS[args.task]
-    items = [record for _, record in read_records(args.input_file)]
+    items = [record for _, record in read_records(args.input_file, allow_empty=False)]
     previous = []
     if args.prev_result_fp:
         previous = [record for _, record in read_records(args.prev_result_fp, allow_empty=True)]

@@ -132,7 +132,7 @@ def load_retrieval_passages(retrieval_file: str | Path, records: Sequence[tuple[
     Raises:
         InputError: an id missing from the retrieval file, or files of different lengths.
     """
-    retrieval = read_records(retrieval_file)
+    retrieval = read_records(retrieval_file, allow_empty=False)
     path = Path(retrieval_file)
     by_id = {str(r["id"]): (line, r) for line, r in retrieval if "id" in r}
     use_ids = bool(by_id) and all("id" in item for _, item in records)
@@ -163,7 +163,7 @@ def load_baseline_examples(input_file: str | Path, task: str | None = None,
         InputError: naming the file, line and field of the first problem found.
     """
     task = canonical_task(task)
-    records = read_records(input_file)
+    records = read_records(input_file, allow_empty=False)
     if not records:
         raise InputError(input_file, "no records")
     external = (load_retrieval_passages(retrieval_file, records, input_file)

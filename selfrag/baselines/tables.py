@@ -87,7 +87,7 @@ def _pairs(path: Path) -> tuple[list[str], list[list[str]], list[float], str | N
             raise InputError(path, "not a run_short_form output (no 'preds')")
         return data["preds"], data.get("golds") or [], data.get("metric_results") or [], data.get("metric")
     preds, golds, results, name = [], [], [], None
-    for line, record in read_records(path):
+    for line, record in read_records(path, allow_empty=False):
         if "output" not in record:
             raise InputError(path, "not a run_baseline_lm output", line, "output")
         preds.append(str(record["output"]))

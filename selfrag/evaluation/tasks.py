@@ -93,7 +93,7 @@ def load_short_form_examples(path: str | Path, task: str | None, ndocs: int,
     """
     task = canonical_task(task)
     examples = []
-    for line, item in read_records(path):
+    for line, item in read_records(path, allow_empty=False):
         question = _question(path, line, item)
         choices = _choices(path, line, item) if task == "arc_c" else None
         instruction = short_form_instruction(question, task, choices, faithful)

@@ -45,7 +45,7 @@ def load_queries(data: str | os.PathLike) -> tuple[list[tuple[int, dict]], list[
     Raises:
         InputError: unreadable or empty input, or an item without a query.
     """
-    records = read_records(data)
+    records = read_records(data, allow_empty=False)
     return records, [query_of(Path(data), line, record) for line, record in records]
 
 

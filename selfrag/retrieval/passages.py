@@ -49,7 +49,7 @@ def load_passages(path: str | os.PathLike) -> list[Passage]:
 
 
 def _read_jsonl(path: Path):
-    for line, record in read_records(path):
+    for line, record in read_records(path, allow_empty=False):
         pid = record.get("id")
         if pid is None or (isinstance(pid, str) and not pid.strip()):
             raise InputError(path, "missing or empty passage id", line=line, field="id")

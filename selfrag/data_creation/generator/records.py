@@ -54,7 +54,7 @@ def check_item(path: str | os.PathLike, line: int, record: dict) -> dict:
 def load_items(path: str | os.PathLike) -> list[dict]:
     """Read and check the input items of a ``.json`` list or JSONL file (ids must be unique)."""
     items, seen = [], {}
-    for line, record in read_records(path):
+    for line, record in read_records(path, allow_empty=False):
         item = check_item(path, line, record)
         if item["id"] in seen:
             raise InputError(path, f"duplicate id {item['id']!r} (first at line {seen[item['id']]})",
