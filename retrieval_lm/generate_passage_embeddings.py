@@ -20,7 +20,8 @@ import argparse
 import sys
 
 from selfrag.cli import entry_point
-from selfrag.retrieval.embeddings import generate_shard
+from selfrag.io import check_output
+from selfrag.retrieval.embeddings import check_shard, generate_shard
 from selfrag.retrieval.encoder import DEFAULT_ENCODER, Encoder
 from selfrag.retrieval.passages import load_passages
 
@@ -55,6 +56,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> None:
     args = parse_args(argv)
     passages = load_passages(args.passages)
+    check_shard(len(passages), args.shard_id, args.num_shards)  # before the encoder loads
+    check_output(args.output_dir, "--output_dir", folder=True)
     encoder = Encoder.load(args.model_name_or_path, fp16=not args.no_fp16)
     path = generate_shard(
         passages, encoder, args.output_dir, prefix=args.prefix, shard_id=args.shard_id,

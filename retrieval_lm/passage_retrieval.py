@@ -16,9 +16,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
-from selfrag.cli import entry_point
-from selfrag.retrieval.batch import add_ctxs
+from selfrag.cli import entry_point, flag_error
+from selfrag.io import check_output
+from selfrag.locks import output_lock
+from selfrag.retrieval.batch import add_ctxs, finished_output, load_queries, retrieval_settings
 from selfrag.retrieval.encoder import DEFAULT_ENCODER
 from selfrag.retrieval.retriever import Retriever
 
@@ -71,20 +74,34 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.data and not args.output_dir:
         p.error("--data needs --output_dir")
+    for flag in ("n_docs", "per_gpu_batch_size", "question_maxlength", "indexing_batch_size"):
+        if getattr(args, flag) < 1:  # checked before the index is built or anything written
+            raise flag_error(f"--{flag}", "must be at least 1")
     return args
 
 
 @entry_point
 def main(argv=None) -> None:
     args = parse_args(argv)
+    if args.data:  # a finished (or stale) output is found before the index is built
+        settings = retrieval_settings(args)
+        done = finished_output(args.data, args.output_dir, args.n_docs, settings)
+        if done is not None:
+            print(f"{done} is up to date (same input and settings); delete it to redo")
+            return
+        load_queries(args.data)  # a bad or empty input fails before the index is built
+        check_output(args.output_dir, "--output_dir", folder=True)
+        with output_lock(Path(args.output_dir) / Path(args.data).name):  # before the index
+            retriever = Retriever(args)
+            retriever.setup_retriever()
+            output = add_ctxs(retriever, args.data, args.output_dir, n_docs=args.n_docs,
+                              settings=settings)
+        print(f"wrote {output}")
+        return
     retriever = Retriever(args)
     retriever.setup_retriever()
-    if args.data:
-        output = add_ctxs(retriever, args.data, args.output_dir, n_docs=args.n_docs)
-        print(f"wrote {output}")
-    else:
-        for rank, doc in enumerate(retriever.search_document(args.query, args.n_docs), 1):
-            print(json.dumps({"rank": rank, **doc}, ensure_ascii=False))
+    for rank, doc in enumerate(retriever.search_document(args.query, args.n_docs), 1):
+        print(json.dumps({"rank": rank, **doc}, ensure_ascii=False))
 
 
 if __name__ == "__main__":

@@ -33,7 +33,9 @@ from selfrag.baselines.inputs import check_prompt_name, load_baseline_examples
 from selfrag.baselines.models import BASELINE_BACKENDS, ModelSpec, build_generation
 from selfrag.baselines.postprocess import BASELINE_METRICS
 from selfrag.baselines.runner import MODES, BaselineConfig, run_baseline
-from selfrag.cli import entry_point, flag_error, resolve_device
+from selfrag.cli import entry_point, flag_error, resolve_device, run_fingerprint
+from selfrag.io import check_output
+from selfrag.locks import output_lock
 
 SEED = 0
 #: Flags that do not change results, left out of the resume fingerprint.
@@ -113,15 +115,19 @@ def main(argv: list[str] | None = None) -> None:
     # The whole input is validated before any model is loaded.
     examples = load_baseline_examples(args.input_file, args.task, args.instruction, needs_passages,
                                       args.top_n, args.retrieval_file, args.faithful)
+    check_output(args.result_fp, "--result_fp")
     import torch
 
     torch.manual_seed(SEED)
-    spec = ModelSpec(args.model_name, args.backend, resolve_device(args.device), args.dtype, args.batch_size,
-                     args.world_size, args.download_dir, args.tokenizer_path, args.api_key,
-                     args.openai_base_url, args.openai_api, args.openai_retries, args.openai_backoff)
-    generator, rag = build_generation(spec, args.mode, args.max_new_tokens, args.faithful, SEED)
-    fingerprint = {k: v for k, v in vars(args).items() if k not in NOT_FINGERPRINTED}
-    summary = run_baseline(config, examples, args.result_fp, fingerprint, generator, rag)
+    spec = ModelSpec(args.model_name, args.backend, resolve_device(args.device), args.dtype,
+                     args.batch_size, args.world_size, args.download_dir, args.tokenizer_path,
+                     args.api_key, args.openai_base_url, args.openai_api, args.openai_retries,
+                     args.openai_backoff)
+    with output_lock(args.result_fp, "--result_fp"):  # one run per output, before any load
+        generator, rag = build_generation(spec, args.mode, args.max_new_tokens, args.faithful,
+                                          SEED)
+        fingerprint = run_fingerprint(args, NOT_FINGERPRINTED, ("input_file", "retrieval_file"))
+        summary = run_baseline(config, examples, args.result_fp, fingerprint, generator, rag)
     if summary["score"] is not None:
         print(f"{summary['metric']}: {summary['score']:.4f} (n={summary['n']})")
 

@@ -31,6 +31,8 @@ from selfrag import cli
 from selfrag.evaluation.long_form_tasks import LONG_FORM_TASKS, load_long_form_examples
 from selfrag.inference.long_form import LongFormConfig
 from selfrag.inference.long_form_run import LongFormRun, asqa_scores, run_long_form
+from selfrag.io import check_output
+from selfrag.locks import output_lock
 
 SEED = 633
 
@@ -64,10 +66,12 @@ def main(argv: list[str] | None = None) -> None:
     examples = load_long_form_examples(args.input_file, args.task, args.ndocs,
                                        need_passages=config.mode != "no_retrieval" and not online,
                                        use_docs=not online)
-    lm = cli.build_lm(args, SEED)
-    run = LongFormRun(args.input_file, args.output_file, args.task, config, args.chunk_size)
-    records = run_long_form(run, lm, examples, cli.run_fingerprint(args),
-                            retriever=cli.build_retriever(args, args.ndocs))
+    check_output(args.output_file, "--output_file")
+    with output_lock(args.output_file, "--output_file"):  # one run per output, before any load
+        lm = cli.build_lm(args, SEED)
+        run = LongFormRun(args.input_file, args.output_file, args.task, config, args.chunk_size)
+        records = run_long_form(run, lm, examples, cli.run_fingerprint(args),
+                                retriever=cli.build_retriever(args, args.ndocs))
     scores = asqa_scores(records) if args.task != "factscore" else None
     if scores:
         print(f"ASQA str-em {scores['str_em']:.2f}  ROUGE-L {scores['rougeL']:.2f}  "

@@ -29,6 +29,8 @@ from selfrag import cli
 from selfrag.evaluation.tasks import SHORT_FORM_TASKS
 from selfrag.inference.short_form import ShortFormConfig
 from selfrag.inference.short_form_run import ShortFormRun, load_run_examples, run_short_form
+from selfrag.io import check_output
+from selfrag.locks import output_lock
 
 SEED = 633  # the original's global seed
 
@@ -58,9 +60,11 @@ def main(argv: list[str] | None = None) -> None:
                        metric=args.metric, chunk_size=args.chunk_size)
     # The whole input is validated before the model loads.
     examples = load_run_examples(run, cli.uses_online_retrieval(args))
-    lm = cli.build_lm(args, SEED)
-    output = run_short_form(run, lm, examples, cli.run_fingerprint(args),
-                            retriever=cli.build_retriever(args, args.ndocs))
+    check_output(args.output_file, "--output_file")
+    with output_lock(args.output_file, "--output_file"):  # one run per output, before any load
+        lm = cli.build_lm(args, SEED)
+        output = run_short_form(run, lm, examples, cli.run_fingerprint(args),
+                                retriever=cli.build_retriever(args, args.ndocs))
     if output["metric_mean"] is not None:
         print(f"{args.metric}: {output['metric_mean']:.4f}")
     print(f"Retrieval Frequencies: {output['retrieval_frequency']:.4f}")

@@ -24,7 +24,7 @@ from selfrag.baselines.postprocess import BASELINE_METRICS
 from selfrag.baselines.tables import PAPER_TABLE2, render_table, score_run
 from selfrag.cli import flag_error, run_main
 from selfrag.errors import InputError
-from selfrag.io import write_atomic
+from selfrag.io import read_text, write_atomic
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,7 +51,7 @@ def run_specs(args) -> list[tuple[str, str, str, str | None]]:
     if args.manifest:
         base = Path(args.manifest).parent
         try:
-            entries = json.loads(Path(args.manifest).read_text(encoding="utf-8"))
+            entries = json.loads(read_text(args.manifest))
         except (OSError, json.JSONDecodeError) as err:
             raise InputError(args.manifest, f"not a readable JSON list ({err})") from None
         for number, entry in enumerate(entries if isinstance(entries, list) else [None], start=1):

@@ -21,10 +21,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from selfrag.cli import add_model_flags, build_lm, critique_weights, flag_error, run_main
-from selfrag.evaluation.tasks import SHORT_FORM_TASKS, canonical_task
+from selfrag.cli import (
+    add_model_flags,
+    build_lm,
+    critique_weights,
+    flag_error,
+    run_fingerprint,
+    run_main,
+)
+from selfrag.evaluation.tasks import SHORT_FORM_TASKS
 from selfrag.inference.short_form import ShortFormConfig
 from selfrag.inference.short_form_run import ShortFormRun, load_run_examples
+from selfrag.io import check_output
+from selfrag.locks import output_lock
 
 SEED = 633  # as run_short_form.py
 DEFAULT_THRESHOLDS = [round(0.1 * i, 1) for i in range(11)]
@@ -70,16 +79,22 @@ def main(argv: list[str] | None = None) -> None:
     run = ShortFormRun(args.input_file, args.output_csv, config, ndocs=args.ndocs,
                        metric=args.metric, chunk_size=args.chunk_size)
     examples = load_run_examples(run)  # validates the whole file before the model loads
+    png = args.output_png or str(Path(args.output_csv).with_suffix(".png"))
+    for flag, path in (("--output_csv", args.output_csv), ("--output_png", png),
+                       ("--output_json", args.output_json)):
+        if path:
+            check_output(path, flag)
 
     from selfrag.baselines.sweep_job import run_threshold_sweep
 
-    lm = build_lm(args, SEED)
-    fingerprint = {k: v for k, v in vars(args).items()
-                   if k not in ("output_csv", "output_png", "output_json", "thresholds", "device")}
-    points = run_threshold_sweep(
-        run, lm, examples, sorted(set(args.thresholds)), fingerprint,
-        png=args.output_png or str(Path(args.output_csv).with_suffix(".png")),
-        json_path=args.output_json, title=f"{Path(args.input_file).stem} ({canonical_task(args.task) or 'qa'})")
+    with output_lock(args.output_csv, "--output_csv"):  # one run per output, before any load
+        lm = build_lm(args, SEED)
+        fingerprint = run_fingerprint(args, ("output_csv", "output_png", "output_json",
+                                             "thresholds", "device"))
+        points = run_threshold_sweep(
+            run, lm, examples, sorted(set(args.thresholds)), fingerprint, png=png,
+            json_path=args.output_json,
+            title=f"{Path(args.input_file).stem} ({config.task or 'qa'})")
     for p in points:
         value = "-" if p.metric_mean is None else f"{p.metric_mean:.4f}"
         print(f"threshold {p.threshold:g}: retrieval {p.retrieval_frequency:.3f}, {args.metric} {value}")

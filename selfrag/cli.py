@@ -162,6 +162,20 @@ def build_retriever(args, n_docs: int = 5):
     return retriever
 
 
-def run_fingerprint(args) -> dict:
-    """The settings a resumed run must share with the one that wrote the journal."""
-    return {k: v for k, v in vars(args).items() if k not in ("output_file", "device")}
+#: Flags that never change a run's results (where it writes, where it runs, how fast).
+NOT_FINGERPRINTED = ("output_file", "device")
+
+
+def run_fingerprint(args, exclude: tuple[str, ...] = NOT_FINGERPRINTED,
+                    input_flags: tuple[str, ...] = ("input_file",),
+                    model_flag: str = "model_name") -> dict:
+    """What a resumed run must share with the one that wrote the journal: its flags (less
+    ``exclude``), the content of the files named by ``input_flags`` and the model's identity
+    (:mod:`selfrag.resume`)."""
+    from selfrag.resume import input_identity, model_identity
+
+    fingerprint = {k: v for k, v in vars(args).items() if k not in exclude}
+    fingerprint["inputs"] = {flag: input_identity(getattr(args, flag, None))
+                             for flag in input_flags}
+    fingerprint["model"] = model_identity(getattr(args, model_flag, None))
+    return fingerprint

@@ -61,6 +61,15 @@ TASK_INST: dict[str, str] = {
     ),
 }
 
+#: Other names of evaluation tasks (the one table of them): PubHealth is evaluated as FEVER
+#: (closed-set true/false, FEVER's instruction), ``arc`` is ARC-Challenge.
+TASK_ALIASES: dict[str, str] = {"pubhealth": "fever", "arc": "arc_c"}
+
+
+def canonical_task(task: str | None) -> str | None:
+    """The task name the prompts and the answer rules are keyed by (``pubhealth`` -> ``fever``)."""
+    return TASK_ALIASES.get(task, task)
+
 
 def format_prompt(instruction: str, input: str | None = None) -> str:
     """The generator prompt; the with-input form is used only when ``input`` is non-empty."""

@@ -1,9 +1,12 @@
 """Crash-safe progress journals: long runs resume without repeating finished work.
 
 A journal is a JSONL file next to the final output. Its first line is a header holding a
-fingerprint of the run's settings; each further line holds one finished unit of work, written
-with a single ``write`` and an ``fsync``. A line torn by a crash is ignored on reload, so its
-unit is simply done again. A journal written under other settings is refused rather than mixed in.
+fingerprint of what determines the run's results: every flag that changes outputs, the content
+hash of each input file (:func:`input_identity`) and the model's identity
+(:func:`model_identity`). Each further line holds one finished unit of work, written with a single
+``write`` and an ``fsync``. A line torn by a crash is ignored on reload, so its unit is simply done
+again. A journal written for another input, model or settings is refused, naming what differs,
+rather than mixed in.
 """
 
 from __future__ import annotations
@@ -13,6 +16,35 @@ import os
 from pathlib import Path
 
 from selfrag.errors import SelfRagError
+from selfrag.io import file_digest
+
+
+def input_identity(path: str | os.PathLike | None) -> dict | None:
+    """An input file's identity: its content hash (an edited file is another input)."""
+    if not path or not Path(path).is_file():
+        return None
+    return {"path": str(path), "sha256": file_digest(path)}
+
+
+def model_identity(name_or_path: str | None) -> dict | str | None:
+    """A model's identity: a hub id (or offline alias) as given; a local folder or file by the
+    size and modification time of each of its files, so retraining into the same folder is
+    another model (hashing tens of GB of weights at every start would cost minutes)."""
+    if not name_or_path:
+        return name_or_path
+    from selfrag.models import BASE_MODEL, SELFRAG_MODEL, TINY_RANDOM_MODEL, resolve_model
+
+    if name_or_path in (BASE_MODEL, SELFRAG_MODEL, TINY_RANDOM_MODEL):
+        name_or_path = resolve_model(name_or_path)  # built folders (their names carry digests)
+    path = Path(name_or_path)
+    if not path.exists():
+        return name_or_path
+    files = [path] if path.is_file() else sorted(
+        p for p in path.rglob("*") if p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(path).parts))
+    return {"path": str(path.resolve()), "files": {
+        (p.name if p == path else str(p.relative_to(path))): [p.stat().st_size, p.stat().st_mtime_ns]
+        for p in files}}
 
 
 class Journal:
@@ -32,9 +64,13 @@ class Journal:
         if header is None:
             return []
         if header.get("fingerprint") != self.fingerprint:
+            old = header.get("fingerprint") or {}
+            changed = sorted(k for k in set(old) | set(self.fingerprint)
+                             if old.get(k) != self.fingerprint.get(k))
             raise SelfRagError(
-                f"{self.path} holds progress of a run with other settings; delete it to start "
-                "over, or rerun with the settings it was written with"
+                f"{self.path} holds progress of a run with other settings or inputs (different: "
+                f"{', '.join(_describe(k) for k in changed)}); delete it to start over, or "
+                "rerun with the inputs and settings it was written with"
             )
         units = []
         for line in lines[1:]:
@@ -64,3 +100,11 @@ class Journal:
 
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)
+
+
+def _describe(key: str) -> str:
+    if key == "inputs":
+        return "input file content"
+    if key == "model":
+        return "model (other weights or files)"
+    return f"--{key}" if key.isidentifier() else key

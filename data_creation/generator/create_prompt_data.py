@@ -28,7 +28,7 @@ from selfrag.data_creation.generator.prompt_data import (
 )
 from selfrag.data_creation.generator.records import load_checked
 from selfrag.errors import SelfRagError
-from selfrag.io import write_jsonl_atomic
+from selfrag.io import check_output, write_jsonl_atomic
 
 SENTENCE_FIELDS = ("dataset_name", "instruction", "preceding_sentences", "target_output", "q_id",
                    "output", "sent_idx", "ctxs")
@@ -54,7 +54,8 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     if args.num_jobs < 1 or args.top_n < 1:
         raise SelfRagError("--num_jobs and --top_n must be at least 1")
-    sentences = load_checked(args.input_file, SENTENCE_FIELDS)
+    sentences = load_checked(args.input_file, SENTENCE_FIELDS, allow_empty=False)
+    check_output(args.output_dir, "--output_dir", folder=True)
     multi = {}
     for record in load_checked(args.multi_pred or [], ["q_id", "sent_idx", "pred"]):
         multi[sentence_key(record)] = {**record, "label": read_label("multi_retrieval", record)}

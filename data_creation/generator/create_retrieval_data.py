@@ -29,7 +29,7 @@ from selfrag.data_creation.generator.records import item_key, load_checked, load
 from selfrag.data_creation.generator.retrieval_data import initial_queries, sentence_instances
 from selfrag.data_creation.generator.sentences import Splitter
 from selfrag.errors import SelfRagError
-from selfrag.io import write_jsonl_atomic
+from selfrag.io import check_output, write_jsonl_atomic
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     items = [item for path in args.input_files for item in load_items(path)]
+    check_output(args.output_file, "--output_file")
     if not args.multiple_sent:
         write_jsonl_atomic(args.output_file, initial_queries(items))
         print(f"{len(items)} queries -> {args.output_file}")

@@ -28,7 +28,7 @@ from selfrag.data_creation.generator.assembly import Assembler, AssemblyInputs
 from selfrag.data_creation.generator.prompt_data import sentence_key
 from selfrag.data_creation.generator.records import item_key, load_checked, load_items
 from selfrag.data_creation.generator.validate import validate_instance
-from selfrag.io import read_records, write_json_atomic, write_jsonl_atomic
+from selfrag.io import check_output, read_records, write_json_atomic, write_jsonl_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +64,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.negative_samples:
         logger.warning("--negative_samples is accepted but not used")
     items = [item for path in args.orig_input_data for item in load_items(path)]
+    for suffix in (".json", ".jsonl"):
+        check_output(args.output_fn + suffix, "--output_fn")
     initial = load_checked(args.retrieval_i_only, ["pred"])
     inputs = AssemblyInputs(
         items=items,
@@ -77,7 +79,8 @@ def main(argv: list[str] | None = None) -> None:
         groundness=load_checked(args.groudness_pred, ["q_id", "sent_idx", "p_idx", "pred"]))
     judge = next((str(r["judge"]) for r in initial if r.get("judge")), "critic")
     assembler = Assembler(inputs, faithful=args.faithful, seed=args.seed, judge=judge)
-    records = [r for path in args.prev_result_fp for _, r in read_records(path)]
+    records = [r for path in args.prev_result_fp
+               for _, r in read_records(path, allow_empty=True)]
     records += assembler.run()
     write_json_atomic(args.output_fn + ".json", records, indent=1)
     write_jsonl_atomic(args.output_fn + ".jsonl", records)

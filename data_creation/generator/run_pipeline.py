@@ -34,6 +34,8 @@ from selfrag.data_creation.generator.commands import (
 from selfrag.data_creation.generator.gold_judge import GoldJudge
 from selfrag.data_creation.generator.pipeline import PipelineConfig, run_pipeline
 from selfrag.data_creation.generator.records import load_items
+from selfrag.io import check_output
+from selfrag.locks import output_lock
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,9 +69,11 @@ def main(argv: list[str] | None = None) -> None:
                             multi_retrieval_task=args.multi_retrieval_task,
                             splitter=args.splitter)
     items = load_items(args.input_file)  # checked before any model loads
-    judge = (GoldJudge(items, args.input_file) if args.judge == "gold"
-             else build_critic_judge(args, args.faithful))
-    summary = run_pipeline(config, judge, build_retriever(args))
+    check_output(args.work_dir, "--work_dir", folder=True)
+    with output_lock(args.work_dir, "--work_dir"):  # one run per work folder, before any load
+        judge = (GoldJudge(items, args.input_file) if args.judge == "gold"
+                 else build_critic_judge(args, args.faithful))
+        summary = run_pipeline(config, judge, build_retriever(args))
     print(json.dumps({k: summary[k] for k in ("judge", "mode", "items", "kept", "output")}))
 
 

@@ -35,7 +35,8 @@ from selfrag.data_creation.generator.critic_runs import (
 )
 from selfrag.data_creation.labels import parse_label
 from selfrag.errors import SelfRagError
-from selfrag.io import read_records, write_json_atomic
+from selfrag.io import check_output, read_records, write_json_atomic
+from selfrag.locks import output_lock
 
 UNUSED = ("--alias", "--n_examples", "--sample", "--top_k", "--int8bit", "--k_shots", "--metric")
 
@@ -67,33 +68,35 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     task = TASKS[args.task]
-    items = [record for _, record in read_records(args.input_file)]
+    items = [record for _, record in read_records(args.input_file, allow_empty=False)]
     previous = []
     if args.prev_result_fp:
-        previous = [record for _, record in read_records(args.prev_result_fp)]
+        previous = [record for _, record in read_records(args.prev_result_fp, allow_empty=True)]
         items = items[len(previous):]
     if args.split == "train":
         items = [item for item in items if item.get("task") == args.task]
         if not items:
             raise SelfRagError(f"{args.input_file}: no items with task {args.task!r}")
-    judge = build_critic_judge(args, args.faithful)
-    journal = Path(args.result_fp + ".journal.jsonl")
-    if args.split == "train":
-        prompts = [critic_prompt(str(i.get("instruction", "")), str(i.get("input", "")),
-                                 args.faithful) for i in items]
-        preds = generate_predictions(judge.lm, prompts, max_new_tokens=args.max_new_tokens,
-                                     batch_size=args.batch_size, journal_path=journal,
-                                     fingerprint=judge.fingerprint())
-        results = [labelled(item, pred, task.kind, judge.name) for item, pred in zip(items, preds)]
-        for record in results:
-            record["correct"] = (record["label"] is not None and record["label"] == parse_label(
-                task.kind, str(record.get("output", ""))).label)
-        print(f"accuracy: {sum(r['correct'] for r in results) / len(results):.4f}")
-    else:
-        results = judge.label(args.task, items, source=args.input_file, journal_path=journal,
-                              inst_mode=args.inst_mode, input_mode=args.input_mode)
-    write_json_atomic(args.result_fp, previous + results)
-    journal.unlink(missing_ok=True)
+    check_output(args.result_fp, "--result_fp")  # before the critic loads
+    with output_lock(args.result_fp, "--result_fp"):  # one run per output, before any load
+        judge = build_critic_judge(args, args.faithful)
+        journal = Path(args.result_fp + ".journal.jsonl")
+        if args.split == "train":
+            prompts = [critic_prompt(str(i.get("instruction", "")), str(i.get("input", "")),
+                                     args.faithful) for i in items]
+            preds = generate_predictions(judge.lm, prompts, max_new_tokens=args.max_new_tokens,
+                                         batch_size=args.batch_size, journal_path=journal,
+                                         fingerprint=judge.fingerprint())
+            results = [labelled(item, pred, task.kind, judge.name) for item, pred in zip(items, preds)]
+            for record in results:
+                record["correct"] = (record["label"] is not None and record["label"] == parse_label(
+                    task.kind, str(record.get("output", ""))).label)
+            print(f"accuracy: {sum(r['correct'] for r in results) / len(results):.4f}")
+        else:
+            results = judge.label(args.task, items, source=args.input_file, journal_path=journal,
+                                  inst_mode=args.inst_mode, input_mode=args.input_mode)
+        write_json_atomic(args.result_fp, previous + results)
+        journal.unlink(missing_ok=True)
     problems = Counter(r["problem"] for r in results if r["label"] is None)
     print(f"{len(results)} predictions, {sum(problems.values())} unparseable {dict(problems)}")
 

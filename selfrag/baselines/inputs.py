@@ -14,13 +14,12 @@ from pathlib import Path
 
 from selfrag.errors import InputError, SelfRagError
 from selfrag.io import read_records
-from selfrag.prompts import BASELINE_PROMPTS, TASK_INST, format_choices
+from selfrag.prompts import BASELINE_PROMPTS, TASK_INST, canonical_task, format_choices
 
 logger = logging.getLogger(__name__)
 
 #: Tasks whose instruction gets the ``TASK_INST`` prefix in the baseline script (spec §6.2).
 PREFIXED_TASKS = ("fever", "arc_c")
-TASK_ALIASES = {"pubhealth": "fever", "arc": "arc_c"}
 #: Separator between an instruction prefix and the question in the baseline script (spec §3.4).
 INPUT_SEPARATOR = "\n\n### Input:\n"
 
@@ -42,10 +41,6 @@ class BaselineExample:
     instruction: str
     golds: list[str]
     passages: list[dict] = field(default_factory=list)
-
-
-def canonical_task(task: str | None) -> str | None:
-    return TASK_ALIASES.get(task, task)
 
 
 def check_prompt_name(prompt_name: str, needs_paragraph: bool, faithful: bool = False) -> str:
@@ -137,7 +132,7 @@ def load_retrieval_passages(retrieval_file: str | Path, records: Sequence[tuple[
     Raises:
         InputError: an id missing from the retrieval file, or files of different lengths.
     """
-    retrieval = read_records(retrieval_file)
+    retrieval = read_records(retrieval_file, allow_empty=False)
     path = Path(retrieval_file)
     by_id = {str(r["id"]): (line, r) for line, r in retrieval if "id" in r}
     use_ids = bool(by_id) and all("id" in item for _, item in records)
@@ -168,7 +163,7 @@ def load_baseline_examples(input_file: str | Path, task: str | None = None,
         InputError: naming the file, line and field of the first problem found.
     """
     task = canonical_task(task)
-    records = read_records(input_file)
+    records = read_records(input_file, allow_empty=False)
     if not records:
         raise InputError(input_file, "no records")
     external = (load_retrieval_passages(retrieval_file, records, input_file)

@@ -24,6 +24,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from selfrag.errors import SelfRagError
+from selfrag.io import read_text
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ def resolve_api_key(api_key_file: str | None = None) -> str:
         path = Path(api_key_file)
         if not path.is_file():
             raise SelfRagError(f"--api_key: {api_key_file}: file not found")
-        key = path.read_text(encoding="utf-8").strip()
+        key = read_text(path).strip()
         if key:
             return key
         raise SelfRagError(f"--api_key: {api_key_file} is empty")

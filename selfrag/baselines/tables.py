@@ -15,7 +15,7 @@ from pathlib import Path
 
 from selfrag.baselines.postprocess import baseline_metric
 from selfrag.errors import InputError
-from selfrag.io import read_records
+from selfrag.io import read_records, read_text
 
 #: Table 2 columns (spec §15.1): key and header.
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -77,14 +77,17 @@ def _pairs(path: Path) -> tuple[list[str], list[list[str]], list[float], str | N
     """(predictions, golds, stored metric results, stored metric name) of one output file."""
     if path.suffix == ".json":
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as err:
+            data = json.loads(read_text(path))
+        except json.JSONDecodeError as err:
+            raise InputError(path, "not a run_short_form output (one JSON object expected): "
+                             f"malformed JSON: {err.msg}", line=err.lineno) from None
+        except OSError as err:
             raise InputError(path, f"not a readable run_short_form output ({err})") from None
         if not isinstance(data, dict) or "preds" not in data:
             raise InputError(path, "not a run_short_form output (no 'preds')")
         return data["preds"], data.get("golds") or [], data.get("metric_results") or [], data.get("metric")
     preds, golds, results, name = [], [], [], None
-    for line, record in read_records(path):
+    for line, record in read_records(path, allow_empty=False):
         if "output" not in record:
             raise InputError(path, "not a run_baseline_lm output", line, "output")
         preds.append(str(record["output"]))

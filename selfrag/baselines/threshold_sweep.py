@@ -20,7 +20,7 @@ from pathlib import Path
 
 from selfrag.inference.scoring import faithful_retrieval_ratio
 from selfrag.inference.short_form import ShortFormConfig, ShortFormEngine, ShortFormQuery
-from selfrag.io import write_atomic
+from selfrag.io import set_usual_mode, write_atomic
 from selfrag.lm.base import GenerationRequest, LanguageModel
 
 
@@ -147,6 +147,7 @@ def plot_sweep(path: str | Path, points: Sequence[SweepPoint], metric_name: str,
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
     os.close(fd)
+    set_usual_mode(tmp)  # mkstemp's file is owner-only
     try:
         fig.savefig(tmp, format="png")
         os.replace(tmp, path)

@@ -42,7 +42,8 @@ from selfrag.data_creation.judge_items import (
 )
 from selfrag.data_creation.labels import parse_label
 from selfrag.errors import SelfRagError
-from selfrag.io import write_json_atomic, write_jsonl_atomic
+from selfrag.io import check_output, write_json_atomic, write_jsonl_atomic
+from selfrag.locks import output_lock
 from selfrag.tokens import RETRIEVAL
 
 logger = logging.getLogger(__name__)
@@ -138,8 +139,10 @@ def check_args(args) -> None:
             raise flag_error(f"--{flag}", "must be at least 1")
     if args.n is not None and args.n < 0:
         raise flag_error("--n", "must not be negative")
-    if args.max_retries < 0 or args.backoff < 0 or args.timeout <= 0:
-        raise flag_error("--max_retries/--backoff/--timeout", "must not be negative")
+    if args.max_retries < 0 or args.backoff < 0:
+        raise flag_error("--max_retries/--backoff", "must not be negative")
+    if not args.timeout > 0:
+        raise flag_error("--timeout", "must be a positive number of seconds")
     if getattr(args, "three_way", False) and not args.multi_retrieval:
         raise flag_error("--three_way", "applies to sentence-level items: add --multi_retrieval")
 
@@ -163,10 +166,19 @@ def run_labelling(labeller: str, args) -> dict:
                           getattr(args, "three_way", False), args.faithful)
     previous = previous_identities(args.previous_results, args.faithful)
     selection = select_items(labeller, args.input_files, options, previous)
+    check_output(args.output_file_name, "--output_file_name")  # before any paid request
+    cache_path = args.cache_file or f"{args.output_file_name}.cache.jsonl"
+    # One run per output and per reply cache: a second identical run would pay for every item.
+    with (output_lock(args.output_file_name, "--output_file_name"),
+          output_lock(cache_path, "--cache_file")):
+        return _label(labeller, args, selection, started, cache_path)
+
+
+def _label(labeller: str, args, selection, started: float, cache_path: str) -> dict:
     items = _subsample(selection.items, args.n, args.random, args.seed)
     settings = JudgeSettings(args.model_name, args.api, args.temperature, args.max_tokens)
     keys = [settings.key(item.render()) for item in items]
-    cache = ReplyCache(args.cache_file or f"{args.output_file_name}.cache.jsonl")
+    cache = ReplyCache(cache_path)
     from_cache = sum(key in cache for key in keys)
     tally = Tally(args.price_per_1k_input, args.price_per_1k_output)
     missing = [(key, item) for key, item in _unique(keys, items) if key not in cache]

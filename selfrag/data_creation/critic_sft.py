@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from selfrag.data_creation.critic_templates import INSTRUCTIONS, format_input
 from selfrag.data_creation.judge_items import has_preceding
 from selfrag.data_creation.labels import parse_label
-from selfrag.errors import InputError
+from selfrag.errors import InputError, SelfRagError
 from selfrag.io import read_records, write_json_atomic
 from selfrag.tokens import (
     CONTINUE_EVIDENCE,
@@ -223,7 +223,7 @@ def convert_files(files: Mapping[str, Sequence[str]], options: SftOptions,
     for file_type in FILE_TYPES:
         convert = CONVERTERS[file_type]
         for path in files.get(file_type) or ():
-            for line, record in read_records(path):
+            for line, record in read_records(path, allow_empty=True):  # checked as a whole
                 try:
                     instance = convert(record, _where(str(path), line), options)
                 except _Skip as skip:
@@ -257,6 +257,11 @@ def build_critic_sft(files: Mapping[str, Sequence[str]], output_name: str,
     """
     stats = Stats()
     instances = convert_files(files, options, stats)
+    if not instances:
+        read = [str(p) for paths in files.values() for p in paths or ()]
+        skipped = "; ".join(f"{reason}: {n}" for reason, n in sorted(stats.skipped.items()))
+        raise SelfRagError(f"{', '.join(read) or 'no files'}: no critic training instances"
+                           + (f" (skipped: {skipped})" if skipped else " (the inputs are empty)"))
     train, dev = split(instances, options)
     if not train:
         logger.warning("all %d instances went to the dev split (--dev_size %d): the train file "

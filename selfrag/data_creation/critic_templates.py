@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from selfrag.errors import InputError, SelfRagError
+from selfrag.io import read_text
 from selfrag.tokens import (
     CONTINUE_EVIDENCE,
     FULLY_SUPPORTED,
@@ -150,7 +151,7 @@ def load_instructions(path: str | Path | None) -> dict[str, str]:
     if not path.is_file():
         raise InputError(path, "file not found")
     try:
-        overrides = json.loads(path.read_text(encoding="utf-8"))
+        overrides = json.loads(read_text(path))
     except json.JSONDecodeError as err:
         raise InputError(path, f"malformed JSON: {err.msg}", line=err.lineno) from None
     if not isinstance(overrides, dict):

@@ -157,7 +157,7 @@ def select_items(labeller: str, input_files: Sequence[str], options: ItemOptions
     skipped = {"already labelled (--previous_results)": 0, "refusal output": 0,
                "first sentence or no sent_idx (--multi_retrieval)": 0}
     for path in input_files:
-        for line, record in read_records(path):
+        for line, record in read_records(path, allow_empty=False):
             item = fill_in(record, labeller, options.faithful)
             if done and identity(item, options.faithful) in done:
                 skipped["already labelled (--previous_results)"] += 1
@@ -190,7 +190,7 @@ def previous_identities(paths: Sequence[str], faithful: bool = False) -> set[tup
     """Identities of the items in earlier output files (records ``{"input": item, ...}``)."""
     found = set()
     for path in paths:
-        for line, record in read_records(path):
+        for line, record in read_records(path, allow_empty=True):  # an earlier output
             item = record.get("input")
             if not isinstance(item, dict):
                 raise InputError(path, "must be the labelled item (an object)", line=line,

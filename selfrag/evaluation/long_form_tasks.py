@@ -51,7 +51,7 @@ def load_long_form_examples(path: str | Path, task: str, ndocs: int, need_passag
     if task not in LONG_FORM_TASKS:
         raise ValueError(f"unknown long-form task {task!r}; choose from {LONG_FORM_TASKS}")
     examples = []
-    for line, item in read_records(path):
+    for line, item in read_records(path, allow_empty=False):
         if task == "factscore":
             question = _text_field(path, line, item, ("input", "question"))
             instruction = question

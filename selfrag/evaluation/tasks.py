@@ -11,16 +11,12 @@ from pathlib import Path
 
 from selfrag.errors import InputError
 from selfrag.io import read_records
-from selfrag.prompts import choice_letter, format_prompt, short_form_instruction
+from selfrag.prompts import canonical_task, choice_letter, format_prompt, short_form_instruction
 
 #: ``--task`` values of run_short_form.py. ``fever`` and ``pubhealth`` are the same task
-#: (PubHealth is evaluated with FEVER's instruction); the others are open-domain QA.
+#: (PubHealth is evaluated with FEVER's instruction, see :func:`selfrag.prompts.canonical_task`);
+#: the others are open-domain QA.
 SHORT_FORM_TASKS = ("fever", "pubhealth", "arc_c", "popqa", "triviaqa", "nq", "qa")
-TASK_ALIASES = {"pubhealth": "fever"}
-
-
-def canonical_task(task: str | None) -> str | None:
-    return TASK_ALIASES.get(task, task)
 
 
 @dataclass
@@ -97,7 +93,7 @@ def load_short_form_examples(path: str | Path, task: str | None, ndocs: int,
     """
     task = canonical_task(task)
     examples = []
-    for line, item in read_records(path):
+    for line, item in read_records(path, allow_empty=False):
         question = _question(path, line, item)
         choices = _choices(path, line, item) if task == "arc_c" else None
         instruction = short_form_instruction(question, task, choices, faithful)

@@ -9,6 +9,10 @@ child's score is its step score times its parent's; the stored context of child 
 its previous sibling's segment (sibling contamination); only nodes containing ``[Retrieval]`` are
 expanded; at most ``max_depth - 1`` expansions; the deepest non-empty level wins.
 
+With an online retriever (the original only had static passages), each query that retrieves is
+searched once, with its question, for ``ndocs`` passages, which then serve every depth as the
+static ones would: the original's search over the passages it was given.
+
 Reflection tokens are detected by token id (equivalently, in text decoded with special tokens
 kept): the behaviour the original's README describes. Unlike the original, levels are batched
 across nodes and queries (``one_node_per_call`` restores its one-call-per-node schedule, for the
@@ -18,7 +22,7 @@ benchmark).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from selfrag.inference.scoring import (
     COLUMN,
@@ -51,6 +55,7 @@ class OriginalTreeSearch:
     def __init__(self, engine, one_node_per_call: bool = False):
         self.engine, self.lm, self.config = engine, engine.lm, engine.config
         self.ids, self.control_ids = engine.ids, engine.control_ids
+        self.retriever = engine.retriever
         self.one_node_per_call = one_node_per_call
 
     def _generate(self, groups: list[list[str]], max_new_tokens: int, desc=None) -> list[Generation]:
@@ -74,7 +79,8 @@ class OriginalTreeSearch:
             results[i] = LongFormResult([Segment(cut_at_blank_line(g.text), None, None, g.token_ids)],
                                         False, None, probabilities[i])
         searched = [i for i, d in enumerate(decisions) if d]
-        for i, paths in zip(searched, self._search([queries[i] for i in searched], progress)):
+        found = self._retrieve_once([queries[i] for i in searched])
+        for i, paths in zip(searched, self._search(found, progress)):
             best, *others = paths
             segments = [Segment(n.processed, n.ctx, {"final": n.score}) for n in best[1:]]
             alternatives = [{"score": p[-1].score, "segments": [n.processed for n in p[1:]]}
@@ -82,12 +88,29 @@ class OriginalTreeSearch:
             results[i] = LongFormResult(segments, True, best[-1].score, probabilities[i], alternatives)
         return results
 
+    def _can_retrieve(self, query) -> bool:
+        return bool(query.passages) or (self.retriever is not None and bool(query.question))
+
+    def _retrieve_once(self, queries):
+        """Queries without passages get ``ndocs`` passages searched with their question (one
+        batch for all of them); the others keep theirs."""
+        missing = [i for i, q in enumerate(queries) if not q.passages]
+        if not missing or self.retriever is None:
+            return list(queries)
+        hits = self.retriever.search_batch([queries[i].question for i in missing],
+                                           self.config.ndocs)
+        queries = list(queries)
+        for i, passages in zip(missing, hits):
+            queries[i] = replace(queries[i], passages=passages)
+        return queries
+
     def _decide(self, queries):
         """Spec §5.3: no_retrieval / always_retrieve, else [Retrieval] in a 25-token generation
         and, with a threshold, ``p_R/(p_R+p_N) > threshold`` at the first position."""
         mode, threshold = self.config.mode, self.config.threshold
         if mode != "adaptive_retrieval":
-            return [mode == "always_retrieve" and bool(q.passages) for q in queries], [None] * len(queries)
+            return ([mode == "always_retrieve" and self._can_retrieve(q) for q in queries],
+                    [None] * len(queries))
         first = self._generate([[q.prompt] for q in queries], INITIAL_TOKENS)
         retrieval_id = self.ids.id(RETRIEVAL)
         decisions, probabilities = [], []
@@ -95,7 +118,7 @@ class OriginalTreeSearch:
             probability = retrieval_probability(g.control_logprobs[0])
             probabilities.append(probability)
             asks = retrieval_id in self._ids_before_blank_line(g)
-            decisions.append(bool(query.passages) and asks and threshold is not None
+            decisions.append(self._can_retrieve(query) and asks and threshold is not None
                              and probability > threshold)
         return decisions, probabilities
 

@@ -1,13 +1,15 @@
 """Long-form answers in the formats the evaluators read (spec §5.5).
 
 - ASQA / ELI5: ALCE's result format, the answer carrying ``[k]`` citations where ``k`` is the
-  1-based position of the cited passage in the item's ``docs``.
+  1-based position of the cited passage in the item's ``docs``: the passages the model was given
+  (as in ALCE's own runs), then any other passage it cited (found by online retrieval).
 - FactScore: the answer text with reflection tokens removed.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from selfrag.inference.answers import strip_control_tokens
 from selfrag.inference.long_form import LongFormEngine, LongFormResult
@@ -29,16 +31,20 @@ def factscore_output(engine: LongFormEngine, result: LongFormResult) -> str:
     return fix_spacing(engine.answer(result))
 
 
-def asqa_output(engine: LongFormEngine, result: LongFormResult) -> tuple[str, list[dict]]:
-    """The cited answer and the cited passages, aligned: ``[k]`` is ``docs[k - 1]``.
+def asqa_output(engine: LongFormEngine, result: LongFormResult,
+                given: Sequence[dict] = ()) -> tuple[str, list[dict]]:
+    """The cited answer and the item's ``docs``, aligned: ``[k]`` is ``docs[k - 1]``.
 
-    Segments that are empty or repeat an earlier one are dropped with their passage; the citation
-    goes before the segment's closing punctuation. ``faithful`` reproduces the original, whose
-    numbers count dropped segments too and so can point past or beside their passage.
+    ``docs`` are the passages the model was ``given`` (the input's top ``ndocs``), followed by any
+    other cited passage, so an answer that cites nothing still carries the docs it was given.
+    Segments that are empty or repeat an earlier one are dropped; the citation goes before the
+    segment's closing punctuation. ``faithful`` reproduces the original, whose ``docs`` are the
+    cited passages only, and whose numbers count dropped segments too and so can point past or
+    beside their passage.
     """
     if engine.config.faithful:
         return _asqa_faithful(engine, result)
-    parts, docs, seen = [], [], set()
+    parts, docs, seen = [], list(given), set()
     for segment in engine.kept_segments(result):
         text = engine.strip(segment.text).strip()
         if not text or text in seen:
@@ -47,9 +53,10 @@ def asqa_output(engine: LongFormEngine, result: LongFormResult) -> tuple[str, li
         if segment.passage is None:
             parts.append(text)
             continue
-        docs.append(segment.passage)
+        if segment.passage not in docs:
+            docs.append(segment.passage)
         body, punctuation = _TRAILING_PUNCTUATION.match(text).groups()
-        parts.append(f"{body.rstrip()} [{len(docs)}]{punctuation}")
+        parts.append(f"{body.rstrip()} [{docs.index(segment.passage) + 1}]{punctuation}")
     return fix_spacing(" ".join(parts)), docs
 
 

@@ -14,9 +14,11 @@ from selfrag.evaluation.asqa import asqa_rouge_l, str_em
 from selfrag.evaluation.long_form_tasks import LongFormExample
 from selfrag.inference.long_form import LongFormConfig, LongFormEngine, LongFormQuery
 from selfrag.inference.long_form_output import asqa_output, factscore_output
+from selfrag.inference.prompt_fit import check_prompts_fit
 from selfrag.inference.query import PassageSearch
 from selfrag.io import write_json_atomic, write_jsonl_atomic
 from selfrag.lm.base import LanguageModel
+from selfrag.locks import output_lock
 from selfrag.resume import Journal
 
 
@@ -36,33 +38,36 @@ def _record(engine: LongFormEngine, task: str, example: LongFormExample, result)
         return {"input": item.get("input", example.question),
                 "output": factscore_output(engine, result),
                 "topic": item.get("topic"), "cat": item.get("cat"), "intermediate": intermediate}
-    output, docs = asqa_output(engine, result)
+    output, docs = asqa_output(engine, result, example.passages)
     return example.item | {"output": output, "docs": docs, "intermediate": intermediate}
 
 
 def run_long_form(run: LongFormRun, lm: LanguageModel, examples: list[LongFormExample],
                   fingerprint: dict, retriever: PassageSearch | None = None) -> list[dict]:
     """Run (or resume) and write ``run.output_file``; returns the output records."""
-    engine = LongFormEngine(lm, run.config, retriever)
-    journal = Journal(run.output_file + ".partial", fingerprint)
-    done = {unit["chunk"]: unit["records"] for unit in journal.load()}
-    chunks = [examples[s:s + run.chunk_size] for s in range(0, len(examples), run.chunk_size)]
-    with tqdm(total=len(examples), desc="queries", unit="q") as bar:
-        for number, chunk in enumerate(chunks):
-            if number not in done:
-                queries = [LongFormQuery(e.prompt, e.passages, e.question) for e in chunk]
-                results = engine.run(queries, progress=True)
-                done[number] = [_record(engine, run.task, e, r) for e, r in zip(chunk, results)]
-                journal.append({"chunk": number, "records": done[number]})
-            bar.update(len(chunk))
-    records = [r for number in range(len(chunks)) for r in done[number]]
-    if run.task == "factscore":
-        write_jsonl_atomic(run.output_file, records)
-    else:  # ALCE's result format (spec §5.5)
-        write_json_atomic(run.output_file, {"data": records, "args": [], "total_cost": 0.0,
-                                            "azure_filter_fail": ""})
-    journal.remove()
-    return records
+    with output_lock(run.output_file):
+        check_prompts_fit(lm, run.input_file, examples, run.config.max_new_tokens,
+                          "docs" if examples and "docs" in examples[0].item else "ctxs")
+        engine = LongFormEngine(lm, run.config, retriever)
+        journal = Journal(run.output_file + ".partial", fingerprint)
+        done = {unit["chunk"]: unit["records"] for unit in journal.load()}
+        chunks = [examples[s:s + run.chunk_size] for s in range(0, len(examples), run.chunk_size)]
+        with tqdm(total=len(examples), desc="queries", unit="q") as bar:
+            for number, chunk in enumerate(chunks):
+                if number not in done:
+                    queries = [LongFormQuery(e.prompt, e.passages, e.question) for e in chunk]
+                    results = engine.run(queries, progress=True)
+                    done[number] = [_record(engine, run.task, e, r) for e, r in zip(chunk, results)]
+                    journal.append({"chunk": number, "records": done[number]})
+                bar.update(len(chunk))
+        records = [r for number in range(len(chunks)) for r in done[number]]
+        if run.task == "factscore":
+            write_jsonl_atomic(run.output_file, records)
+        else:  # ALCE's result format (spec §5.5)
+            write_json_atomic(run.output_file, {"data": records, "args": [], "total_cost": 0.0,
+                                                "azure_filter_fail": ""})
+        journal.remove()
+        return records
 
 
 def asqa_scores(records: list[dict]) -> dict | None:

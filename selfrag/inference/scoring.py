@@ -145,9 +145,14 @@ def faithful_retrieval_ratio(row: np.ndarray) -> float:
     """The released code's rule: the ratio of LOG-probabilities ``lp_R / (lp_R + lp_N)`` (§4.3).
 
     For log-probs below zero it retrieves for a threshold t iff ``p_R < p_N ** (t / (1 - t))``.
+    The log-probs are used as they are: the original's -100 default for an id missing from its
+    top-k dict is always overwritten by the real value (it asks for the whole vocabulary). An
+    undefined ratio (``-inf / -inf`` when ``p_R`` is 0, or ``0 / 0``) is nan, which compares
+    false with every threshold: no retrieval.
     """
-    # The original read log-probs from vLLM's top-k dict with -100 for a missing id.
-    lp_r = max(float(row[COLUMN[RETRIEVAL]]), -100.0)
-    lp_n = max(float(row[COLUMN[NO_RETRIEVAL]]), -100.0)
+    lp_r = float(row[COLUMN[RETRIEVAL]])
+    lp_n = float(row[COLUMN[NO_RETRIEVAL]])
     total = lp_r + lp_n
-    return lp_r / total if total != 0 else 0.0
+    if total == 0 or (math.isinf(lp_r) and math.isinf(total)):
+        return math.nan
+    return lp_r / total

@@ -27,7 +27,7 @@ from selfrag.inference.scoring import (
     score_candidate,
 )
 from selfrag.lm.base import Generation, GenerationRequest, LanguageModel
-from selfrag.prompts import format_evidence
+from selfrag.prompts import canonical_task, format_evidence
 from selfrag.tokens import NO_RETRIEVAL, RETRIEVAL, reflection_token_ids
 
 MODES = ("adaptive_retrieval", "always_retrieve", "no_retrieval")
@@ -44,6 +44,7 @@ class ShortFormConfig:
         max_new_tokens: length limit of every continuation.
         weights: critique weights and switches.
         task: ``fever``/``arc_c`` pool candidate scores per answer; other tasks take the best one.
+            Aliases are canonicalised (``pubhealth`` is ``fever``).
         faithful: reproduce the original's decisions and raw answers.
     """
 
@@ -55,6 +56,7 @@ class ShortFormConfig:
     faithful: bool = False
 
     def __post_init__(self):
+        object.__setattr__(self, "task", canonical_task(self.task))  # frozen: set once, here
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {self.mode!r}")
         if self.max_new_tokens < 1:

@@ -14,8 +14,9 @@ from dataclasses import asdict, dataclass
 from tqdm.auto import tqdm
 
 from selfrag.evaluation.metrics import get_metric
-from selfrag.evaluation.tasks import ShortFormExample, canonical_task, load_short_form_examples
+from selfrag.evaluation.tasks import ShortFormExample, load_short_form_examples
 from selfrag.inference.answers import clean_prediction
+from selfrag.inference.prompt_fit import check_prompts_fit
 from selfrag.inference.query import PassageSearch
 from selfrag.inference.short_form import (
     ShortFormConfig,
@@ -25,6 +26,7 @@ from selfrag.inference.short_form import (
 )
 from selfrag.io import write_json_atomic
 from selfrag.lm.base import LanguageModel
+from selfrag.locks import output_lock
 from selfrag.resume import Journal
 
 logger = logging.getLogger(__name__)
@@ -66,26 +68,28 @@ def run_short_form(run: ShortFormRun, lm: LanguageModel, examples: list[ShortFor
 
     With a ``retriever``, passages are searched online, only for queries that decide to retrieve.
     """
-    engine = ShortFormEngine(lm, run.config, retriever=retriever, n_docs=run.ndocs)
-    journal = Journal(run.output_file + ".partial", fingerprint)
-    done = {unit["chunk"]: unit["results"] for unit in journal.load()}
-    chunks = [list(range(s, min(s + run.chunk_size, len(examples))))
-              for s in range(0, len(examples), run.chunk_size)]
-    with tqdm(total=len(examples), desc="queries", unit="q") as bar:
-        for number, chunk in enumerate(chunks):
-            if number not in done:
-                queries = [ShortFormQuery(examples[i].prompt, examples[i].passages,
-                                          examples[i].question) for i in chunk]
-                results = engine.run(queries, progress=True)
-                done[number] = [original_results_dict(r) | {"prediction": r.prediction}
-                                for r in results]
-                journal.append({"chunk": number, "results": done[number]})
-            bar.update(len(chunk))
-    per_query = [r for number in range(len(chunks)) for r in done[number]]
-    output = assemble_output(run, examples, per_query)
-    write_json_atomic(run.output_file, output)
-    journal.remove()
-    return output
+    with output_lock(run.output_file):
+        check_prompts_fit(lm, run.input_file, examples, run.config.max_new_tokens)
+        engine = ShortFormEngine(lm, run.config, retriever=retriever, n_docs=run.ndocs)
+        journal = Journal(run.output_file + ".partial", fingerprint)
+        done = {unit["chunk"]: unit["results"] for unit in journal.load()}
+        chunks = [list(range(s, min(s + run.chunk_size, len(examples))))
+                  for s in range(0, len(examples), run.chunk_size)]
+        with tqdm(total=len(examples), desc="queries", unit="q") as bar:
+            for number, chunk in enumerate(chunks):
+                if number not in done:
+                    queries = [ShortFormQuery(examples[i].prompt, examples[i].passages,
+                                              examples[i].question) for i in chunk]
+                    results = engine.run(queries, progress=True)
+                    done[number] = [original_results_dict(r) | {"prediction": r.prediction}
+                                    for r in results]
+                    journal.append({"chunk": number, "results": done[number]})
+                bar.update(len(chunk))
+        per_query = [r for number in range(len(chunks)) for r in done[number]]
+        output = assemble_output(run, examples, per_query)
+        write_json_atomic(run.output_file, output)
+        journal.remove()
+        return output
 
 
 def assemble_output(run: ShortFormRun, examples: list[ShortFormExample], per_query: list[dict]) -> dict:
@@ -108,5 +112,5 @@ def assemble_output(run: ShortFormRun, examples: list[ShortFormExample], per_que
         "metric_mean": sum(metric_results) / len(metric_results) if labelled else None,
         "scores": best_scores,
         "retrieval_frequency": frequency,
-        "task": canonical_task(run.config.task),
+        "task": run.config.task,  # canonical (ShortFormConfig)
     }

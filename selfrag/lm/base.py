@@ -14,6 +14,8 @@ from typing import Protocol
 
 import numpy as np
 
+from selfrag.errors import SelfRagError
+
 
 @dataclass(frozen=True)
 class GenerationRequest:
@@ -79,3 +81,38 @@ class LanguageModel(Protocol):
                  desc: str | None = None) -> list[Generation]:
         """Continue every prompt; results come back in prompt order."""
         ...
+
+
+class PromptTooLong(SelfRagError):
+    """A prompt that, with the tokens to generate, does not fit in the model's context.
+
+    Attributes:
+        index: the prompt's position in the call; tokens, max_new_tokens, limit: the numbers.
+    """
+
+    def __init__(self, tokens: int, max_new_tokens: int, limit: int, index: int = 0):
+        self.tokens, self.max_new_tokens, self.limit, self.index = (tokens, max_new_tokens, limit,
+                                                                    index)
+        super().__init__(f"a prompt of {tokens} tokens plus {max_new_tokens} new tokens exceeds "
+                         f"the model's context of {limit} positions")
+
+
+def context_length(lm) -> int | None:
+    """Positions ``lm`` can attend to (``None``: not known, e.g. the scripted LM)."""
+    return getattr(lm, "context_length", None)
+
+
+def prompt_length(lm, text: str) -> int:
+    """Tokens of ``text`` as ``lm`` encodes a prompt."""
+    return len(lm.tokenizer(text)["input_ids"])
+
+
+def check_fits(tokens: int, max_new_tokens: int, limit: int | None, index: int = 0) -> None:
+    """Our policy for over-long prompts: refuse them (never truncate silently, never generate
+    past the context, where a model's answers are meaningless).
+
+    Raises:
+        PromptTooLong: ``tokens + max_new_tokens > limit``.
+    """
+    if limit is not None and tokens + max_new_tokens > limit:
+        raise PromptTooLong(tokens, max_new_tokens, limit, index)

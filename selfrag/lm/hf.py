@@ -17,7 +17,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, LogitsProcessor
 
-from selfrag.lm.base import Generation, GenerationRequest
+from selfrag.lm.base import Generation, GenerationRequest, check_fits
 from selfrag.lm.batching import FORWARD_PASS_TOKENS, plan_batches
 from selfrag.models import resolve_model
 
@@ -116,9 +116,16 @@ class HFLanguageModel:
             tokenizer.pad_token = tokenizer.eos_token
         return lm
 
+    @property
+    def context_length(self) -> int | None:
+        """The model's ``max_position_embeddings`` (``None`` when its config has none)."""
+        return getattr(self.model.config, "max_position_embeddings", None)
+
     def generate(self, prompts: Sequence[str], request: GenerationRequest,
                  desc: str | None = None) -> list[Generation]:
         encoded = [self.tokenizer(p)["input_ids"] for p in prompts]
+        for index, ids in enumerate(encoded):  # before any compute (see base.check_fits)
+            check_fits(len(ids), request.max_new_tokens, self.context_length, index)
         results: list[Generation | None] = [None] * len(prompts)
         batches = plan_batches([len(ids) for ids in encoded], self.batch_size,
                                self.decode_step_tokens * request.max_new_tokens)

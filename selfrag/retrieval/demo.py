@@ -16,8 +16,9 @@ import re
 from pathlib import Path
 
 from selfrag.errors import SelfRagError
+from selfrag.locks import file_lock
 from selfrag.models import cache_dir
-from selfrag.retrieval.embeddings import file_lock, generate_shard, read_shards
+from selfrag.retrieval.embeddings import generate_shard, read_shards
 from selfrag.retrieval.encoder import DEFAULT_ENCODER, Encoder
 from selfrag.retrieval.index import PassageIndex, build_from_shards
 from selfrag.retrieval.passages import load_passages

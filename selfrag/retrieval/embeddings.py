@@ -11,9 +11,8 @@ only when the caller opts in (``allow_pickle=True``), since unpickling runs arbi
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import glob
+import hashlib
 import json
 import logging
 import os
@@ -28,7 +27,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from selfrag.errors import InputError, SelfRagError
-from selfrag.io import atomic_open, write_json_atomic
+from selfrag.io import atomic_open, set_usual_mode, write_json_atomic
+from selfrag.locks import file_lock
 from selfrag.retrieval.encoder import Encoder
 from selfrag.retrieval.passages import Passage, passage_text
 
@@ -51,6 +51,24 @@ def shard_bounds(num_passages: int, shard_id: int, num_shards: int) -> tuple[int
     return start, end
 
 
+def passages_digest(passages: list[Passage]) -> str:
+    """SHA-256 of the passages' ids, titles and texts, in order: what a shard's vectors encode."""
+    digest = hashlib.sha256()
+    for p in passages:
+        digest.update(json.dumps([p["id"], p.get("title") or "", p["text"]],
+                                 ensure_ascii=False).encode() + b"\n")
+    return digest.hexdigest()
+
+
+def check_shard(num_passages: int, shard_id: int, num_shards: int) -> tuple[int, int]:
+    """:func:`shard_bounds`, refusing a shard that would hold no passage (an empty output)."""
+    start, end = shard_bounds(num_passages, shard_id, num_shards)
+    if start == end:
+        raise SelfRagError(f"shard {shard_id} of {num_shards} would be empty: the corpus has "
+                           f"{num_passages} passages (use fewer --num_shards)")
+    return start, end
+
+
 def shard_name(prefix: str, shard_id: int) -> str:
     return f"{prefix}_{shard_id:02d}"
 
@@ -63,18 +81,6 @@ class EmbeddingShard:
     ids: list[str]
     vectors: np.ndarray
     meta: dict = field(default_factory=dict)
-
-
-@contextlib.contextmanager
-def file_lock(path: Path):
-    """Hold an exclusive lock on ``path`` (created if missing): concurrent builders wait."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _save_npy_atomic(path: Path, array: np.ndarray) -> None:
@@ -103,12 +109,14 @@ def generate_shard(passages: list[Passage], encoder: Encoder, output_dir: str | 
         The path of the shard's ``.npy`` file.
 
     Raises:
-        SelfRagError: a finished shard exists with different settings.
+        SelfRagError: an empty shard, or a finished shard exists with different settings.
     """
+    check_shard(len(passages), shard_id, num_shards)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     name = shard_name(prefix, shard_id)
     with file_lock(output_dir / f".{name}.lock"):  # a second run of this shard waits, then skips
+        # (the lock file is removed when the shard is done)
         return _generate_shard_locked(
             passages, encoder, output_dir, name, shard_id, num_shards, batch_size, max_length,
             use_title, lowercase, normalize, checkpoint_every, source)
@@ -126,11 +134,13 @@ def _generate_shard_locked(passages, encoder, output_dir: Path, name: str, shard
         "use_title": use_title, "lowercase": lowercase, "normalize_text": normalize,
         "max_length": max_length, "shard_id": shard_id, "num_shards": num_shards,
         "start": start, "end": end, "num_passages": len(passages), "source": str(source),
+        "passages_sha256": passages_digest(passages[start:end]),  # an edited corpus differs
     }
     if sidecar.is_file() and npy.is_file():
         done = json.loads(sidecar.read_text())
-        if {k: done.get(k) for k in settings if k != "source"} != {
-                k: v for k, v in settings.items() if k != "source"}:
+        compared = [k for k in settings if k != "source"
+                    and (k != "passages_sha256" or k in done)]  # shards from before it was kept
+        if {k: done.get(k) for k in compared} != {k: settings[k] for k in compared}:
             raise SelfRagError(f"{sidecar}: a finished shard with different settings exists; "
                                "remove it or choose another --output_dir/--prefix")
         logger.info("shard %s already done, skipping", name)
@@ -161,6 +171,7 @@ def _generate_shard_locked(passages, encoder, output_dir: Path, name: str, shard
     # Assemble the blocks into the final matrix without holding them all twice in memory.
     fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".npy", dir=output_dir)
     os.close(fd)
+    set_usual_mode(tmp)  # mkstemp's file is owner-only
     try:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32,
                                         shape=(end - start, encoder.dim))
@@ -177,6 +188,14 @@ def _generate_shard_locked(passages, encoder, output_dir: Path, name: str, shard
     write_json_atomic(sidecar, {"format": FORMAT, **settings, "count": len(ids), "ids": ids})
     shutil.rmtree(partial, ignore_errors=True)
     return npy
+
+
+def shard_files_signature(pattern: str) -> list[list]:
+    """Name, size and modification time of every file the glob matches (hidden ones aside): a
+    saved index records it, so one built from other (regenerated) shards is not reused."""
+    files = [Path(m) for m in sorted(glob.glob(pattern))]
+    return [[f.name, f.stat().st_size, f.stat().st_mtime_ns] for f in files
+            if f.is_file() and not f.name.startswith(".")]
 
 
 def _shard_bases(pattern: str) -> list[tuple[Path, str]]:

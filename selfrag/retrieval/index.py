@@ -43,7 +43,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from selfrag.errors import InputError, SelfRagError
-from selfrag.io import write_json_atomic
+from selfrag.io import set_usual_mode, write_json_atomic
 from selfrag.retrieval.embeddings import EmbeddingShard
 
 logger = logging.getLogger(__name__)
@@ -271,6 +271,7 @@ class PassageIndex:
             ids_file = self.ids.save(tmp)
             write_json_atomic(tmp / META_FILE, {**self.meta, "count": len(self),
                                                 "ids_file": ids_file}, indent=1)
+            set_usual_mode(tmp)  # mkdtemp's folder is owner-only
             old = None
             if folder.exists():
                 old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old.", dir=folder.parent))

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from selfrag.errors import InputError
-from selfrag.io import read_records
+from selfrag.io import read_lines, read_records
 from selfrag.retrieval.normalize import normalize_text
 
 Passage = dict  # {"id": str, "title": str, "text": str}
@@ -27,8 +27,8 @@ def load_passages(path: str | os.PathLike) -> list[Passage]:
         path: a ``.jsonl`` file, or a DPR-style TSV file (any other suffix).
 
     Raises:
-        InputError: missing file, malformed line, ragged TSV row, missing/empty id, missing text,
-            or an id that occurs twice.
+        InputError: missing or empty file, malformed line, ragged TSV row, missing/empty id,
+            missing text, or an id that occurs twice.
     """
     path = Path(path)
     if not path.is_file():
@@ -43,11 +43,13 @@ def load_passages(path: str | os.PathLike) -> list[Passage]:
                              f"{first_line[pid]})", line=line, field="id")
         first_line[pid] = line
         passages.append(passage)
+    if not passages:
+        raise InputError(path, "no passages (the corpus is empty)")
     return passages
 
 
 def _read_jsonl(path: Path):
-    for line, record in read_records(path):
+    for line, record in read_records(path, allow_empty=False):
         pid = record.get("id")
         if pid is None or (isinstance(pid, str) and not pid.strip()):
             raise InputError(path, "missing or empty passage id", line=line, field="id")
@@ -65,21 +67,20 @@ def _read_jsonl(path: Path):
 
 def _read_tsv(path: Path):
     csv.field_size_limit(sys.maxsize)
-    with path.open(encoding="utf-8", newline="") as handle:
-        reader = csv.reader(handle, delimiter="\t")
-        for row in reader:
-            line = reader.line_num
-            if not row or (len(row) == 1 and not row[0].strip()):
-                continue
-            if line == 1 and row[0] == "id":  # header row
-                continue
-            if len(row) != len(_TSV_COLUMNS):
-                raise InputError(path, f"expected {len(_TSV_COLUMNS)} tab-separated columns "
-                                 f"(id, text, title), found {len(row)}", line=line)
-            pid, text, title = row
-            if not pid.strip():
-                raise InputError(path, "empty passage id", line=line, field="id")
-            yield line, {"id": pid, "title": title, "text": text}
+    reader = csv.reader((text for _, text in read_lines(path)), delimiter="\t")
+    for row in reader:
+        line = reader.line_num
+        if not row or (len(row) == 1 and not row[0].strip()):
+            continue
+        if line == 1 and row[0] == "id":  # header row
+            continue
+        if len(row) != len(_TSV_COLUMNS):
+            raise InputError(path, f"expected {len(_TSV_COLUMNS)} tab-separated columns "
+                             f"(id, text, title), found {len(row)}", line=line)
+        pid, text, title = row
+        if not pid.strip():
+            raise InputError(path, "empty passage id", line=line, field="id")
+        yield line, {"id": pid, "title": title, "text": text}
 
 
 def passage_text(passage: Passage, use_title: bool = True, lowercase: bool = False,

@@ -23,7 +23,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from selfrag.errors import SelfRagError
-from selfrag.retrieval.embeddings import read_shards
+from selfrag.retrieval.embeddings import read_shards, shard_files_signature
 from selfrag.retrieval.encoder import DEFAULT_ENCODER, Encoder
 from selfrag.retrieval.index import PassageIndex, build_from_shards
 from selfrag.retrieval.passages import Passage, load_passages, prepare_text
@@ -115,14 +115,22 @@ class Retriever:
         encoder = vars(self.encoder.info)
         folder = Path(self.args.index_dir) if self.args.index_dir else index_folder(
             embeddings_glob, factory)
+        signature = shard_files_signature(embeddings_glob)
+        index = None
         if save_or_load and (folder / "meta.json").is_file():
             logger.info("loading index from %s", folder)
             index = PassageIndex.load(folder, encoder,
                                       search_params=self.args.search_params or None)
-        else:
+            built_from = index.meta.get("shard_files")
+            if built_from is not None and built_from != signature:
+                logger.warning("the index saved in %s was built from other embedding shards "
+                               "than %s now holds: building it afresh", folder, embeddings_glob)
+                index = None
+        if index is None:
             shards = read_shards(embeddings_glob, allow_pickle=self.args.allow_pickle_embeddings)
             index = build_from_shards(shards, factory, encoder, chunk_size=chunk_size,
                                       search_params=self.args.search_params)
+            index.meta["shard_files"] = signature
             if save_or_load:
                 index.save(folder)
                 logger.info("saved index to %s", folder)

@@ -19,7 +19,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from selfrag.lm.base import Generation, GenerationRequest, LanguageModel
+from selfrag.lm.base import (
+    Generation,
+    GenerationRequest,
+    LanguageModel,
+    context_length,
+    prompt_length,
+)
 from selfrag.serve.batcher import Batcher
 from selfrag.serve.schemas import ChatMessage, ChatRequest, CompletionRequest
 
@@ -89,13 +95,23 @@ def create_app(lm: LanguageModel, model_name: str, *, max_batch: int = 64,
         return {"object": "list",
                 "data": [{"id": model_name, "object": "model", "created": 0, "owned_by": "selfrag"}]}
 
-    async def generate(body, prompts: list[str], max_tokens: int, top_logprobs: int) -> list[_Choice]:
+    async def generate(body, prompts: list[str], max_tokens: int, top_logprobs: int,
+                       param: str = "prompt") -> list[_Choice]:
         if body.model and body.model != model_name:
             raise _ApiError(404, f"model {body.model!r} is not served here; this server serves "
                                  f"{model_name!r}", "invalid_request_error", "model", "model_not_found")
         problem = body.unsupported()
         if problem:
             raise _ApiError(400, problem)
+        limit = context_length(lm)
+        for index, prompt in enumerate(prompts if limit is not None else ()):
+            tokens = prompt_length(lm, prompt)
+            if tokens + max_tokens > limit:  # checked here, so one request fails, not a batch
+                where = f"prompt {index}" if len(prompts) > 1 else "the prompt"
+                raise _ApiError(400, f"This model's maximum context length is {limit} tokens; "
+                                f"{where} has {tokens} tokens and {max_tokens} were requested "
+                                "for the completion. Shorten the prompt or lower max_tokens.",
+                                param=param, code="context_length_exceeded")
         request = GenerationRequest(max_new_tokens=max_tokens, temperature=body.temperature,
                                     top_p=body.top_p, seed=body.seed or 0,
                                     top_logprobs=top_logprobs)
@@ -133,7 +149,7 @@ def create_app(lm: LanguageModel, model_name: str, *, max_batch: int = 64,
         prompt = render_chat(tokenizer, body.messages)
         max_tokens = body.max_completion_tokens or body.max_tokens or DEFAULT_CHAT_MAX_TOKENS
         top = (body.top_logprobs or 0) if body.logprobs else 0
-        [choice] = await generate(body, [prompt], max_tokens, top)
+        [choice] = await generate(body, [prompt], max_tokens, top, param="messages")
         return {
             "id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion",
             "created": int(time.time()), "model": model_name,

@@ -15,6 +15,7 @@ import logging
 from dataclasses import dataclass
 
 from selfrag.errors import SelfRagError
+from selfrag.io import check_output
 from selfrag.training.engines import AccelerateEngine, FSDP2Engine
 from selfrag.training.loop import TrainConfig, train
 from selfrag.training.model_setup import load_model, load_tokenizer, prepare_tokens
@@ -65,6 +66,8 @@ def make_engine(job: CriticJob, gradient_accumulation_steps: int):
 
 def train_critic(job: CriticJob, config: TrainConfig) -> dict:
     """Train the critic; the output folder loads with ``from_pretrained`` (tokenizer included)."""
+    check_output(config.output_dir, "--output_dir", folder=True)  # before any model loads
+    examples = load_examples(job.data_path)
     engine = make_engine(job, config.gradient_accumulation_steps)
     tokenizer = load_tokenizer(job.tokenizer_path or job.model_name_or_path)
     model = load_model(job.model_name_or_path, use_flash_attn=job.use_flash_attn)
@@ -73,7 +76,6 @@ def train_critic(job: CriticJob, config: TrainConfig) -> dict:
                             mask_paragraphs=job.use_context_markups,
                             mask_reflection_tokens=job.not_consider_special_tokens,
                             faithful=job.faithful)
-    examples = load_examples(job.data_path)
     dataset, data_stats = build_sft_dataset(tokenizer, examples, options)
     summary = train(engine, model, tokenizer, dataset, config)
     summary.update(engine=type(engine).__name__, world_size=engine.world_size,

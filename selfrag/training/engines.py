@@ -23,6 +23,8 @@ from pathlib import Path
 
 import torch
 
+from selfrag.io import set_usual_mode
+
 logger = logging.getLogger(__name__)
 
 
@@ -309,6 +311,7 @@ def _save_atomically(model, tokenizer, folder: str, state_dict) -> None:
     try:
         model.save_pretrained(tmp, state_dict=state_dict)
         tokenizer.save_pretrained(tmp)
+        set_usual_mode(tmp)  # save_pretrained writes the weights owner-only (0600)
         for item in tmp.iterdir():
             os.replace(item, target / item.name)
     finally:

@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass, field
 
 from selfrag.errors import SelfRagError
+from selfrag.io import check_output
 from selfrag.training.engines import AccelerateEngine
 from selfrag.training.loop import TrainConfig, train
 from selfrag.training.model_setup import (
@@ -59,6 +60,9 @@ def finetune(job: FinetuneJob, config: TrainConfig) -> dict:
     """Fine-tune a generator; returns the loop's summary plus the data statistics."""
     if not job.train_file and not job.dataset_name:
         raise SelfRagError("give --train_file or --dataset_name")
+    # Inputs and the output folder are checked before any model loads.
+    check_output(config.output_dir, "--output_dir", folder=True)
+    examples = load_examples(job.train_file) if job.train_file else None
     engine = AccelerateEngine(config.gradient_accumulation_steps,
                               log_with=job.report_to if job.with_tracking else None,
                               project_dir=config.output_dir)
@@ -73,8 +77,8 @@ def finetune(job: FinetuneJob, config: TrainConfig) -> dict:
     options = EncodeOptions(max_seq_length=config.max_seq_length, mask_paragraphs=mask_paragraphs,
                             faithful=job.faithful)
     with engine.accelerator.main_process_first():
-        examples = (load_examples(job.train_file) if job.train_file
-                    else load_hub_examples(job.dataset_name, job.dataset_config_name))
+        if examples is None:
+            examples = load_hub_examples(job.dataset_name, job.dataset_config_name)
         dataset, data_stats = build_sft_dataset(tokenizer, examples, options,
                                                 num_proc=job.preprocessing_num_workers)
     if job.use_lora:

@@ -22,6 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 from selfrag.errors import SelfRagError
+from selfrag.io import set_usual_mode
 from selfrag.training.batching import make_loader
 from selfrag.training.sft_data import IGNORE_INDEX
 
@@ -200,6 +201,7 @@ def _checkpoint(engine, model, optimizer, config: TrainConfig, out: Path, global
         state = {"global_step": global_step, "epoch": epoch, "batches_done": batches_done,
                  "world_size": engine.world_size, "config": asdict(config)}
         (tmp / STATE_FILE).write_text(json.dumps(state, indent=1) + "\n")
+        set_usual_mode(tmp)  # safetensors/DeepSpeed may write owner-only files
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)

@@ -219,7 +219,7 @@ def load_examples(path: str, check_tags: bool = True) -> list[dict]:
     """Read a JSON list or JSONL file of ``{instruction, input, output}`` records, validated."""
     from selfrag.io import read_records
 
-    return [validate_record(rec, path, line, check_tags) for line, rec in read_records(path)]
+    return [validate_record(rec, path, line, check_tags) for line, rec in read_records(path, allow_empty=False)]
 
 
 def load_hub_examples(name: str, config: str | None = None, check_tags: bool = True) -> list[dict]:

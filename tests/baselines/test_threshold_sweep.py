@@ -71,6 +71,17 @@ def test_sweep_equals_separate_runs_at_every_threshold(task, faithful):
     assert not entries[-1].can_retrieve
 
 
+def test_sweep_treats_pubhealth_as_fever():
+    # issue 12 item 3: the alias is closed-set in the sweep too (option scores, pooled answers)
+    def entries(task):
+        config = ShortFormConfig(task=task, max_new_tokens=8, weights=CritiqueWeights(1.0, 1.0, 0.5))
+        return sweep_pass(scripted_lm(), config, queries())
+    fever, pubhealth = entries("fever"), entries("pubhealth")
+    assert all(e.retrieve["option_scores"] is not None for e in pubhealth[:-1])
+    assert [e.result(t) for e in pubhealth for t in THRESHOLDS] == [
+        e.result(t) for e in fever for t in THRESHOLDS]
+
+
 def test_summary_counts_frequency_and_metric():
     def entry(score, yes, no):
         return SweepEntry({"prediction": yes, "retrieved": True, "retrieval_probability": None,
@@ -107,3 +118,18 @@ def test_cli_writes_csv_png_and_matches_run_short_form(tmp_path, tiny_model_path
     assert code == 0 and middle["threshold"] == 0.5
     assert middle["retrieved"] == [r["retrieved"] for r in separate["all_results"]]
     assert middle["preds"] == separate["preds"]
+
+
+def test_the_plot_gets_the_usual_file_mode(tmp_path):
+    # issue 12 item 13: the PNG came from mkstemp (0600)
+    import os
+    import stat
+
+    from selfrag.baselines.threshold_sweep import SweepPoint, plot_sweep
+
+    old = os.umask(0o022)
+    try:
+        plot_sweep(tmp_path / "sweep.png", [SweepPoint(0.0, 1.0, 0.5, 2)], "match")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "sweep.png").stat().st_mode) == 0o644

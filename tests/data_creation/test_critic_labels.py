@@ -261,6 +261,53 @@ def test_malformed_input_names_file_line_and_field(tmp_path, capsys, content, me
     assert server.requests == 0 and not (tmp_path / "out.json").exists()
 
 
+@pytest.mark.parametrize("timeout", ["0", "-1"])
+def test_a_timeout_that_is_not_positive_says_so(tmp_path, capsys, timeout):
+    # issue 12 item 13: --timeout 0 said "must not be negative"
+    items = write_items(tmp_path / "items.jsonl", 1)
+    with running_server(replying("[Relevant]")) as server:
+        assert label("chatgpt_relevance", server, items, tmp_path / "out.json",
+                     "--timeout", timeout) == 2
+    assert capsys.readouterr().err == "error: --timeout: must be a positive number of seconds\n"
+    assert server.requests == 0
+
+
+@pytest.mark.parametrize("content", ["", "[]\n"])
+def test_an_empty_input_is_an_error_and_writes_nothing(tmp_path, capsys, content):
+    # issue 12 item 5: the labellers wrote "[]" and exited 0
+    items = tmp_path / ("items.json" if content else "items.jsonl")
+    items.write_text(content)
+    with running_server(replying("[Relevant]")) as server:
+        assert label("chatgpt_relevance", server, items, tmp_path / "out.json") == 2
+    assert capsys.readouterr().err == f"error: {items}: no records (the input is empty)\n"
+    assert server.requests == 0 and not (tmp_path / "out.json").exists()
+
+
+def test_an_output_that_is_a_folder_fails_before_any_paid_request(tmp_path, capsys):
+    # issue 12 item 10: the replies were bought, then writing the output failed
+    items = write_items(tmp_path / "items.jsonl", 2)
+    (tmp_path / "out.json").mkdir()
+    with running_server(replying("[Relevant]")) as server:
+        assert label("chatgpt_relevance", server, items, tmp_path / "out.json") == 2
+    assert capsys.readouterr().err == (f"error: --output_file_name {tmp_path / 'out.json'}: is a "
+                                       "folder, not a file\n")
+    assert server.requests == 0
+
+
+def test_a_second_run_on_the_same_reply_cache_is_refused_before_paying(tmp_path, capsys):
+    # issue 12 item 2: two identical labelling runs at once each paid for every item
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_locks import OtherRun
+
+    items = write_items(tmp_path / "items.jsonl", 2)
+    cache = tmp_path / "out.json.cache.jsonl"
+    with OtherRun(cache) as other, running_server(replying("[Relevant]")) as server:
+        assert label("chatgpt_relevance", server, items, tmp_path / "out.json") == 2
+    assert f"--cache_file {cache} is being written by another run (process {other.pid}" in (
+        capsys.readouterr().err)
+    assert server.requests == 0 and not (tmp_path / "out.json").exists()
+
+
 def test_previous_results_are_skipped_per_sentence(tmp_path):
     items = write_items(tmp_path / "items.jsonl", 3, q_id="same")
     with running_server(replying("[Relevant]\nExplanation: ok")) as server:

@@ -191,6 +191,18 @@ def test_bad_records_are_located_errors_and_nothing_is_written(tmp_path, capsys,
     assert not list(tmp_path.glob("c_*.json"))
 
 
+def test_labelled_files_without_any_instance_are_an_error(tmp_path, capsys):
+    # issue 12 item 5: empty labelled files gave empty train/dev files and exit 0
+    empty = tmp_path / "rel.json"
+    empty.write_text("[]\n")
+    code = run_main(combine_main(), ["--rel_file", str(empty), "--output_file_name",
+                                     str(tmp_path / "c")])
+    assert code == 2
+    assert capsys.readouterr().err == (f"error: {empty}: no critic training instances "
+                                       "(the inputs are empty)\n")
+    assert not list(tmp_path.glob("c_*.json"))
+
+
 def test_convert_files_raises_input_error_with_location(tmp_path):
     with pytest.raises(InputError) as err:
         convert(tmp_path, "ut_file", [{"input": {"instruction": "x"}, "score": 3}])

@@ -43,7 +43,9 @@ def test_arc_numeric_labels_become_letters(tmp_path):
      {"task": "arc_c"}, r"field 'answerKey': missing"),
     ([{"question": "Q", "ctxs": CTX, "answers": ["a"]}, {"question": "R", "ctxs": CTX}], {},
      r"line 2: field 'answers': missing here"),
-    ([["a list"]], {}, r"line 1: each record must be a JSON object"),
+    ([{"question": "Q", "ctxs": CTX}, ["a list"]], {},
+     r"line 2: each record must be a JSON object, not a list"),
+    ([["a list"]], {}, r"line 1: found a JSON array, but a JSONL input holds one JSON object"),
 ])
 def test_bad_input(tmp_path, rows, kwargs, message):
     kwargs = {"task": None, "ndocs": 2} | kwargs

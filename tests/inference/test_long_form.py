@@ -163,6 +163,25 @@ def test_faithful_search_reproduces_the_originals_choices():
     assert factscore_output(eng, result) == " sa.  tb."
 
 
+@pytest.mark.parametrize("mode", ["always_retrieve", "adaptive_retrieval"])
+def test_faithful_search_retrieves_once_per_query_with_an_online_retriever(mode):
+    # issue 12 item 6: with --passages/--demo_retriever the faithful search never retrieved
+    table = {
+        (1, "A"): [rel(0.9), *words(" sa."), sup(1.0, 0.0, 0.0), RETRIEVE],
+        (1, "B"): [rel(0.6), *words(" sb."), sup(0.0, 1.0, 0.0), RETRIEVE],
+        (2, "A"): [rel(0.5), *words(" ta."), END],
+        (2, "B"): [rel(0.7), *words(" tb."), END],
+    }
+    searcher = Searcher()
+    eng = LongFormEngine(scripted(table), LongFormConfig(
+        mode=mode, threshold=0.5, weights=REL, max_new_tokens=20, beam_width=2, max_depth=3,
+        ndocs=2, faithful=True), retriever=searcher)
+    (result,) = eng.run([LongFormQuery(format_prompt("Who?"), [], "Who?")])
+    assert searcher.queries == [["Who?"]]  # once, with the question, as the static passages
+    assert result.retrieved and result.score == pytest.approx(1.9 * 0.7)
+    assert [s.passage for s in result.segments] == [A, B]
+
+
 def test_faithful_keeps_only_the_deepest_level():
     table = {
         (1, "A"): [rel(0.95), *words(" Done."), sup(1.0, 0.0, 0.0), END],
@@ -191,6 +210,20 @@ def test_asqa_citations_stay_aligned_with_docs():
     output, docs = asqa_output(faithful, result)
     assert output == "Paris is big [1]. It rain [3]."
     assert docs == [passages[0], passages[2]]
+
+
+def test_asqa_docs_are_the_given_passages_and_citations_index_them():
+    # issue 12 item 7: docs were the cited passages only, so "docs: []" when nothing was cited
+    eng = engine(TWO_STEP)
+    given = [{"title": f"D{i}", "text": f"doc {i}"} for i in range(1, 6)]
+    cited = LongFormResult([Segment("[Relevant]Paris is big.[Fully supported]", given[2]),
+                            Segment("[Relevant]It rains[Partially supported]", given[0]),
+                            Segment("[Relevant]Found online.", {"title": "X", "text": "x"})], True)
+    output, docs = asqa_output(eng, cited, given)
+    assert output == "Paris is big [3]. It rains [1] Found online [6]."
+    assert docs == [*given, {"title": "X", "text": "x"}]
+    plain = LongFormResult([Segment("[No Retrieval]Paris.")], False)
+    assert asqa_output(eng, plain, given) == ("Paris.", given)
 
 
 def test_ignore_cont_drops_unsupported_segments():

@@ -86,3 +86,17 @@ def test_retrieval_probability_versus_the_originals_logprob_ratio():
     assert retrieval_probability(row) == pytest.approx(0.75)
     assert faithful_retrieval_ratio(row) == pytest.approx(
         math.log(0.3) / (math.log(0.3) + math.log(0.1)))  # 0.3433...
+
+
+def test_faithful_ratio_reads_log_probs_below_minus_100_unclamped():
+    # issue 12 item 8: the original overwrites its -100 default with the real log-prob
+    generation, _ = generate([Step({"[Retrieval]": 1e-60, "[No Retrieval]": 1e-50})])
+    ratio = faithful_retrieval_ratio(generation.control_logprobs[0])
+    assert ratio == pytest.approx(60 / 110)  # ln(1e-60) / (ln(1e-60) + ln(1e-50)) > 0.5
+    assert ratio > 0.5
+
+
+def test_faithful_ratio_is_nan_when_retrieval_has_probability_zero():
+    generation, _ = generate([Step({"[No Retrieval]": 0.5, "x": 0.5})])
+    ratio = faithful_retrieval_ratio(generation.control_logprobs[0])  # -inf / -inf
+    assert math.isnan(ratio)

@@ -98,6 +98,16 @@ def test_always_and_never_retrieve_make_a_single_call():
     assert [r.prediction for r in results] == [" plain1", " plain2"] and len(lm.calls) == 1
 
 
+@pytest.mark.parametrize("p_ret, p_no, retrieves", [(1e-60, 1e-50, True), (0.0, 0.5, False)])
+def test_faithful_threshold_uses_unclamped_log_probs_and_nan_means_no_retrieval(p_ret, p_no,
+                                                                                 retrieves):
+    # issue 12 item 8: ratio 60/110 > 0.5 retrieves (the -100 clamp gave 0.5); -inf/-inf is nan
+    decisions = {"q1": decision(p_ret, p_no, "[No Retrieval]")}
+    config = ShortFormConfig(threshold=0.5, weights=REL_ONLY, faithful=True)
+    (result,), _ = run(config, decisions, questions=("q1",))
+    assert result.retrieved is retrieves
+
+
 def test_always_retrieve_with_a_single_passage():
     lm = make_lm(DECISIONS, ANSWERS)
     query = ShortFormQuery(format_prompt("q1"), PASSAGES[1:])
@@ -119,6 +129,20 @@ def test_closed_set_pools_scores_per_answer():
     # faithful: verbatim strings, so "false" (1.2) beats "true" (0.9) and "True" (0.5)
     (faithful,) = ShortFormEngine(lm, ShortFormConfig(faithful=True, **config)).run(query)
     assert faithful.prediction == "false"
+
+
+@pytest.mark.parametrize("task", ["fever", "pubhealth"])
+def test_pubhealth_is_the_closed_set_fever_task(task):
+    # issue 12 item 3: true 0.6 + 0.6 = 1.2 beats false 0.9 when scores are pooled per answer
+    answers = {("q1", "A"): answer(0.6, "true"), ("q1", "B"): answer(0.6, "true"),
+               ("q1", "C"): answer(0.9, "false")}
+    passages = [{"title": t, "text": t} for t in "ABC"]
+    config = ShortFormConfig(mode="always_retrieve", task=task, weights=REL_ONLY)
+    assert config.task == "fever"
+    (result,) = ShortFormEngine(make_lm({}, answers), config).run(
+        [ShortFormQuery(format_prompt("q1"), passages)])
+    assert result.prediction == "true"
+    assert result.option_scores == pytest.approx({"true": 1.2, "false": 0.9})
 
 
 def test_answers_lose_every_control_token_unless_faithful():

@@ -66,3 +66,31 @@ def test_missing_docs_are_reported_with_their_line(tmp_path, tiny_model_path, ca
     code, out = run(tmp_path, tiny_model_path, "--task", "factscore", "--input_file", str(bad))
     assert code == 2 and not out.exists()
     assert "bad.jsonl, line 1: field 'ctxs': has no passages but --ndocs is 2" in capsys.readouterr().err
+
+
+def test_asqa_items_keep_the_docs_they_were_given(tmp_path, tiny_model_path):
+    # issue 12 item 7: items that cited nothing came out with "docs: []"
+    items = json.loads(Path(ASQA).read_text())
+    items = items["data"][:3] if isinstance(items, dict) else items[:3]
+    source = tmp_path / "asqa3.json"
+    source.write_text(json.dumps(items))
+    code, out = run(tmp_path, tiny_model_path, "--task", "asqa", "--input_file", str(source),
+                    "--mode", "no_retrieval")
+    assert code == 0
+    data = json.loads(out.read_text())["data"]
+    assert [item["docs"] for item in data] == [item["docs"][:2] for item in items]
+
+
+def test_a_long_form_passage_too_long_for_the_model_is_one_located_error(tmp_path,
+                                                                         tiny_model_path, capsys):
+    # issue 12 item 4, long form
+    items = json.loads(Path(ASQA).read_text())
+    items = items["data"][:2] if isinstance(items, dict) else items[:2]
+    items[0]["docs"][0]["text"] = "word " * 40_000
+    source = tmp_path / "asqa2.json"
+    source.write_text(json.dumps(items))
+    code, out = run(tmp_path, tiny_model_path, "--task", "asqa", "--input_file", str(source),
+                    "--mode", "always_retrieve")
+    assert code == 2 and not out.exists()
+    assert capsys.readouterr().err.splitlines()[-1].startswith(
+        f"error: {source}, line 1: field 'docs': passage 0 makes a prompt of ")

@@ -93,6 +93,77 @@ def test_resume_after_a_crash_gives_an_identical_file(tmp_path, tiny_model_path,
     assert not (tmp_path / "resumed.json.partial").exists()
 
 
+@pytest.mark.parametrize("change", ["input", "model"])
+def test_a_journal_of_another_input_or_model_is_refused(tmp_path, tiny_model_path, monkeypatch,
+                                                        capsys, change):
+    # issue 12 item 1: the input's first items were replaced (or the model retrained in place)
+    # after a kill, and the rerun kept the old answers of the first chunks, exit 0
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_path, model)
+    source = slice_file(tmp_path, POPQA, 8)
+    common = ["--input_file", source, "--ndocs", "2", "--threshold", "0.2", "--chunk_size", "4"]
+    real_run, calls = short_form.ShortFormEngine.run, []
+
+    def crash_on_second(self, queries, progress=False):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # as if killed mid-run
+        return real_run(self, queries, progress)
+
+    monkeypatch.setattr(short_form.ShortFormEngine, "run", crash_on_second)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, str(model), *common)
+    assert (tmp_path / "out.json.partial").exists()
+    monkeypatch.setattr(short_form.ShortFormEngine, "run", real_run)
+    if change == "input":
+        lines = Path(POPQA).read_text().splitlines(keepends=True)
+        Path(source).write_text("".join(lines[10:14] + lines[4:8]))
+    else:
+        config = model / "config.json"
+        config.write_text(config.read_text() + "\n")  # other files, as after retraining
+    capsys.readouterr()
+    code, out = run(tmp_path, str(model), *common)
+    assert code == 2 and out is None
+    what = "input file content" if change == "input" else "model (other weights or files)"
+    assert f"(different: {what})" in capsys.readouterr().err
+
+
+def test_a_second_run_on_the_same_output_is_refused_before_its_model_loads(tmp_path, capsys):
+    # issue 12 item 2: two runs (e.g. two --mode values) on one --output_file interleaved their
+    # chunks in <output>.partial
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_locks import OtherRun
+
+    out = tmp_path / "out.json"
+    with OtherRun(out) as other:
+        code, _ = run(tmp_path, "no-such-model", "--input_file", POPQA, "--mode", "no_retrieval")
+    assert code == 2
+    assert capsys.readouterr().err == (
+        f"error: --output_file {out} is being written by another run (process {other.pid}, "
+        f"holding {out}.lock); wait for it to finish or write elsewhere\n")
+    assert not (tmp_path / "out.json.partial").exists()
+
+
+def test_a_passage_too_long_for_the_model_is_one_located_error(tmp_path, tiny_model_path,
+                                                              capsys):
+    # issue 12 item 4: a 200,000-character passage gave a 40,001-token prompt to a 4,096-position
+    # model: a transformers warning, exit 0, a meaningless answer
+    lines = Path(POPQA).read_text().splitlines()[:2]
+    item = json.loads(lines[1])
+    item["ctxs"][1]["text"] = "word " * 40_000
+    source = tmp_path / "in.jsonl"
+    source.write_text(lines[0] + "\n" + json.dumps(item) + "\n")
+    code, out = run(tmp_path, tiny_model_path, "--input_file", str(source), "--ndocs", "2",
+                    "--mode", "always_retrieve")
+    assert code == 2 and out is None
+    err = capsys.readouterr().err.splitlines()[-1]  # after the model's loading bar
+    assert err.startswith(f"error: {source}, line 2: field 'ctxs': passage 1 makes a prompt of ")
+    assert err.endswith("tokens; with --max_new_tokens 4 it exceeds the model's context of 4096 "
+                        "positions (shorten the passage, or lower --ndocs/--max_new_tokens)")
+
+
 def test_bad_input_exits_2_and_writes_nothing(tmp_path, tiny_model_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"question": "Q", "answers": ["a"], "ctxs": []}) + "\n")
@@ -126,3 +197,13 @@ def test_a_model_without_reflection_tokens_is_refused(tmp_path, plain_tokenizer,
     code, out = run(tmp_path, str(folder), "--input_file", POPQA, "--ndocs", "1")
     assert code == 2 and out is None
     assert "lacks 15 of the 15 Self-RAG reflection tokens" in capsys.readouterr().err
+
+
+def test_an_input_that_is_not_utf8_is_one_error_line(tmp_path, capsys):
+    # issue 12 item 9: was a UnicodeDecodeError traceback; checked before any model loads
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(b'{"question": "Q", "answers": ["a"]}\n{"question": "caf\xe9"}\n')
+    code, _ = run(tmp_path, "no-such-model", "--input_file", str(source), "--mode", "no_retrieval")
+    assert code == 2
+    assert capsys.readouterr().err == (f"error: {source}, line 2: not UTF-8 text (byte 0xe9 at "
+                                       "column 18); re-encode the file as UTF-8\n")

@@ -58,3 +58,20 @@ def test_counts_record_prompt_and_padded_tokens(tiny_model_path):
     assert lm.counts["batches"] == 3 + 2
     two_batches = min(2 * longest + shortest, longest + 2 * middle)  # the cheaper cut
     assert lm.counts["padded_prompt_tokens"] == sum(lengths) + two_batches
+
+
+def test_a_prompt_longer_than_the_context_is_refused_before_any_compute(lm):
+    # issue 12 item 4: a 200,000-character passage went through as a 40,001-token prompt to a
+    # 4,096-position model, with only a transformers warning
+    from selfrag.lm.base import PromptTooLong
+
+    assert lm.context_length == 4096
+    long_prompt = "Hello there. " * 20_000
+    with pytest.raises(PromptTooLong) as err:
+        lm.generate(["Hello", long_prompt], GenerationRequest(max_new_tokens=4))
+    assert err.value.index == 1 and err.value.limit == 4096 and err.value.tokens > 4096
+    assert str(err.value).endswith("exceeds the model's context of 4096 positions")
+    fits = len(lm.tokenizer("Hello")["input_ids"])
+    with pytest.raises(PromptTooLong):  # the new tokens must fit too
+        lm.generate(["Hello"], GenerationRequest(max_new_tokens=4097 - fits))
+    assert len(lm.generate(["Hello"], GenerationRequest(max_new_tokens=2))) == 1

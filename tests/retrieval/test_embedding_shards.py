@@ -1,7 +1,9 @@
 """Sharded, resumable passage embeddings (.npy + .json) and their bad-input errors."""
 
 import json
+import os
 import pickle
+import stat
 
 import numpy as np
 import pytest
@@ -52,7 +54,21 @@ def test_shards_round_trip_and_concatenate_to_the_whole_corpus(tiny_encoder, sma
     direct = tiny_encoder.encode([f"{p['title']} {p['text']}" if p["title"] else p["text"]
                                   for p in passages[:5]])
     np.testing.assert_allclose(whole[:5], direct, rtol=1e-4, atol=1e-5)
-    assert not [p for p in out.glob(".*") if not p.name.endswith(".lock")]  # no partial/temp
+    assert not list(out.glob(".*"))  # no partial, temp or lock file
+
+
+def test_shards_get_the_usual_file_mode_and_leave_no_lock_file(tiny_encoder, small_corpus,
+                                                                tmp_path):
+    # issue 12 item 13: the .npy was 0600 (mkstemp) and .passages_00.lock stayed behind
+    old = os.umask(0o022)
+    try:
+        generate_shard(load_passages(small_corpus), tiny_encoder, tmp_path / "emb")
+    finally:
+        os.umask(old)
+    names = sorted(p.name for p in (tmp_path / "emb").iterdir())
+    assert names == ["passages_00.json", "passages_00.npy"]
+    for name in names:
+        assert stat.S_IMODE((tmp_path / "emb" / name).stat().st_mode) == 0o644, name
 
 
 def test_generation_resumes_from_saved_blocks_and_skips_finished_shards(
@@ -87,6 +103,17 @@ def test_finished_shard_with_other_settings_is_refused(tiny_encoder, small_corpu
     generate_shard(passages, tiny_encoder, tmp_path)
     with pytest.raises(SelfRagError, match="different settings"):
         generate_shard(passages, tiny_encoder, tmp_path, lowercase=True)
+
+
+def test_a_finished_shard_of_an_edited_corpus_is_refused(tiny_encoder, small_corpus, tmp_path):
+    # issue 12 item 1: same number of passages, other text: the old shard was kept silently
+    passages = load_passages(small_corpus)
+    generate_shard(passages, tiny_encoder, tmp_path)
+    edited = [{**p, "text": p["text"] + " (edited)"} if i == 3 else p
+              for i, p in enumerate(passages)]
+    with pytest.raises(SelfRagError, match="different settings"):
+        generate_shard(edited, tiny_encoder, tmp_path)
+    generate_shard(passages, tiny_encoder, tmp_path)  # the same corpus: skipped
 
 
 def _write_shard(folder, name, ids, vectors, **meta):

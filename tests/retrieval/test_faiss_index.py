@@ -1,5 +1,7 @@
 """faiss indexes: exact search = numpy brute force, compressed recall, save/load with metadata."""
 
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -110,3 +112,15 @@ def test_id_map_switches_to_strings_when_needed():
     ids = IdMap(["1", "2"])
     ids.extend(["x"])
     assert [ids[i] for i in range(3)] == ["1", "2", "x"]
+
+
+def test_a_saved_index_gets_the_usual_modes(tmp_path):
+    # issue 12 item 13: the folder came from mkdtemp (0700)
+    old = os.umask(0o022)
+    try:
+        flat_index(clustered(3, 16), ["a", "b", "c"]).save(tmp_path / "idx")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "idx").stat().st_mode) == 0o755
+    for item in (tmp_path / "idx").iterdir():
+        assert stat.S_IMODE(item.stat().st_mode) == 0o644, item.name

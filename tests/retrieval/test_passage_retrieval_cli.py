@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from selfrag.errors import SelfRagError
 from selfrag.retrieval.batch import add_ctxs
 from selfrag.retrieval.embeddings import generate_shard
 from selfrag.retrieval.passages import load_passages
@@ -58,7 +59,8 @@ def test_data_mode_adds_ctxs_to_every_item_via_the_real_cli(tiny_bert_path, smal
         assert len(item["ctxs"]) == 3
         assert all(set(c) == {"id", "title", "text", "score"} and c["id"] in corpus_ids
                    for c in item["ctxs"])
-    assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]
+    hidden = [p.name for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]
+    assert hidden == [".popqa.jsonl.done.json"]  # no partial file; the record of the settings
 
 
 def test_data_mode_resumes_after_an_interruption(tiny_encoder, small_corpus, tmp_path,
@@ -90,6 +92,70 @@ def test_data_mode_resumes_after_an_interruption(tiny_encoder, small_corpus, tmp
     assert [json.loads(line)["ctxs"] for line in out.open()] == expected
     add_ctxs(retriever, questions, tmp_path / "out", n_docs=2)  # done: skipped
     assert len(searched) == 1
+
+
+def test_a_stale_output_is_refused_not_kept(tiny_encoder, small_corpus, tmp_path):
+    # issue 12 items 5 and 1: a rerun with another input or --n_docs kept the old output, exit 0
+    generate_shard(load_passages(small_corpus), tiny_encoder, tmp_path / "emb")
+    retriever = Retriever({"passages": str(small_corpus),
+                           "passages_embeddings": str(tmp_path / "emb" / "*")})
+    retriever.encoder = tiny_encoder
+    retriever.setup_retriever()
+    questions = _questions(tmp_path, n=3)
+    out = add_ctxs(retriever, questions, tmp_path / "out", n_docs=2)
+    first = out.read_bytes()
+    assert add_ctxs(retriever, questions, tmp_path / "out", n_docs=2) == out  # same: skipped
+    with pytest.raises(SelfRagError, match=r"popqa\.jsonl exists \(written with another --n_docs\)"):
+        add_ctxs(retriever, questions, tmp_path / "out", n_docs=3)
+    lines = questions.read_text().splitlines(keepends=True)
+    questions.write_text(lines[1] + lines[0] + lines[2])  # same size and names, other content
+    with pytest.raises(SelfRagError, match=r"exists \(written with another input content\)"):
+        add_ctxs(retriever, questions, tmp_path / "out", n_docs=2)
+    assert out.read_bytes() == first
+
+
+def test_an_output_of_unknown_origin_is_refused_before_the_index_is_built(tmp_path, capsys):
+    data = tmp_path / "q.jsonl"
+    data.write_text('{"question": "ok?"}\n')
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "q.jsonl").write_text('{"question": "ok?", "ctxs": []}\n')
+    code = _script("passage_retrieval").main([  # the passage files do not even exist
+        "--passages", str(tmp_path / "none.jsonl"), "--passages_embeddings", str(tmp_path / "e*"),
+        "--data", str(data), "--output_dir", str(tmp_path / "out")])
+    assert code == 2
+    assert capsys.readouterr().err == (f"error: {tmp_path / 'out' / 'q.jsonl'} exists (no record "
+                                       "of the run that wrote it); delete it or choose another "
+                                       "--output_dir\n")
+
+
+def test_an_empty_input_is_an_error_before_any_work(tmp_path, capsys):
+    # issue 12 item 5: an empty input wrote an empty output and exited 0
+    data = tmp_path / "q.jsonl"
+    data.write_text("\n")
+    code = _script("passage_retrieval").main([
+        "--passages", str(tmp_path / "none.jsonl"), "--passages_embeddings", str(tmp_path / "e*"),
+        "--data", str(data), "--output_dir", str(tmp_path / "out")])
+    assert code == 2
+    assert capsys.readouterr().err == f"error: {data}: no records (the input is empty)\n"
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("content, shards, message", [
+    ("", 1, "corpus.jsonl: no records (the input is empty)"),
+    ("id\ttext\ttitle\n", 1, "corpus.tsv: no passages (the corpus is empty)"),
+    ('{"id": "1", "text": "a"}\n{"id": "2", "text": "b"}\n', 3,
+     "shard 0 of 3 would be empty: the corpus has 2 passages"),
+])
+def test_embedding_an_empty_corpus_or_shard_is_an_error(tmp_path, capsys, content, shards,
+                                                        message):
+    corpus = tmp_path / ("corpus.tsv" if content.startswith("id") else "corpus.jsonl")
+    corpus.write_text(content)
+    code = _script("generate_passage_embeddings").main([
+        "--passages", str(corpus), "--output_dir", str(tmp_path / "emb"), "--num_shards",
+        str(shards), "--model_name_or_path", str(tmp_path / "no-such-encoder")])
+    assert code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "emb").exists()
 
 
 def test_json_list_input_keeps_its_format_and_uses_instruction(tiny_encoder, small_corpus,
@@ -132,6 +198,33 @@ def test_item_without_question_exits_2_naming_line_and_field(tiny_bert_path, sma
     err = capsys.readouterr().err
     assert code == 2 and "q.jsonl, line 2: field 'question'" in err
     assert not (tmp_path / "out" / "q.jsonl").exists()
+
+
+@pytest.mark.parametrize("flag", ["--n_docs", "--per_gpu_batch_size", "--question_maxlength",
+                                  "--indexing_batch_size"])
+@pytest.mark.parametrize("mode", ["--data", "--query"])
+def test_a_count_flag_below_one_is_a_flag_error_before_any_work(tmp_path, capsys, flag, mode):
+    # issue 12 item 11: --n_docs 0 was a faiss AssertionError after the index was built,
+    # leaving the partial files; the passage files here do not even exist
+    data = tmp_path / "q.jsonl"
+    data.write_text('{"question": "ok?"}\n')
+    code = _script("passage_retrieval").main([
+        "--passages", str(tmp_path / "none.jsonl"), "--passages_embeddings", str(tmp_path / "e*"),
+        mode, str(data) if mode == "--data" else "a query", "--output_dir", str(tmp_path / "out"),
+        flag, "0"])
+    assert code == 2
+    assert capsys.readouterr().err == f"error: {flag}: must be at least 1\n"
+    assert not (tmp_path / "out").exists()
+
+
+def test_add_ctxs_refuses_n_docs_below_one_and_writes_nothing(tiny_encoder, tmp_path):
+    from selfrag.errors import SelfRagError
+
+    data = tmp_path / "q.jsonl"
+    data.write_text('{"question": "ok?"}\n')
+    with pytest.raises(SelfRagError, match="n_docs must be at least 1"):
+        add_ctxs(Retriever({}), data, tmp_path / "out", n_docs=0)
+    assert not (tmp_path / "out").exists()
 
 
 def test_single_query_mode_prints_ranked_passages(tiny_bert_path, small_corpus, tmp_path,

@@ -63,6 +63,28 @@ def test_save_or_load_index_saves_once_then_loads(tiny_bert_path, embedded):
     assert second.search_document("Feilden") == first.search_document("Feilden")
 
 
+def test_a_saved_index_of_other_shards_is_rebuilt_not_reused(tiny_bert_path, tiny_encoder,
+                                                             embedded, tmp_path):
+    # issue 12 item 1: regenerated embeddings kept being searched through the old saved index
+    import json
+
+    corpus, glob = embedded
+    args = {"model_name_or_path": tiny_bert_path, "passages": str(corpus),
+            "passages_embeddings": glob, "save_or_load_index": True, "n_docs": 3}
+    Retriever(args).setup_retriever()
+    passages = load_passages(corpus)
+    renamed = [{**p, "id": f"new-{p['id']}"} for p in passages]
+    corpus.write_text("".join(json.dumps(p) + "\n" for p in renamed))
+    for shard in (tmp_path / "emb").glob("passages_*"):
+        shard.unlink()  # regenerated; the saved index (emb/index_Flat) stays
+    assert (tmp_path / "emb" / "index_Flat" / "meta.json").is_file()
+    for s in range(2):
+        generate_shard(renamed, tiny_encoder, tmp_path / "emb", shard_id=s, num_shards=2)
+    again = Retriever(args)
+    again.setup_retriever()
+    assert all(d["id"].startswith("new-") for d in again.search_document("Feilden"))
+
+
 def test_querying_embeddings_of_another_encoder_is_refused(minilm, embedded):
     corpus, glob = embedded
     retriever = Retriever({"passages": str(corpus), "passages_embeddings": glob})

@@ -174,6 +174,26 @@ def test_hf_backend_logprobs_match_direct_generation(tiny_model_path):
                                                               add_special_tokens=False)["input_ids"])
 
 
+def test_a_prompt_longer_than_the_context_is_an_openai_400(tiny_model_path):
+    # issue 12 item 4: `selfrag serve` generated past the model's 4,096 positions
+    from selfrag.lm.hf import HFLanguageModel
+
+    lm = HFLanguageModel(tiny_model_path, device="cpu")
+    with running_server(lm, "tiny") as server:
+        too_long = post(server, "/completions", {"prompt": "Hello there. " * 20_000,
+                                                 "max_tokens": 4})
+        chat = post(server, "/chat/completions", {"messages": [
+            {"role": "user", "content": "Hello there. " * 20_000}], "max_tokens": 4})
+        fine = post(server, "/completions", {"prompt": "Hello", "max_tokens": 2})
+    assert too_long.status_code == 400 and chat.status_code == 400
+    error = too_long.json()["error"]
+    assert (error["type"], error["param"], error["code"]) == (
+        "invalid_request_error", "prompt", "context_length_exceeded")
+    assert error["message"].startswith("This model's maximum context length is 4096 tokens")
+    assert chat.json()["error"]["param"] == "messages"
+    assert fine.status_code == 200
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

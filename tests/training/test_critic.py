@@ -79,3 +79,20 @@ def test_critic_reports_a_bad_record(tiny_model_path, tmp_path, capsys):
             "--output_dir", str(tmp_path / "o")]
     assert critic_cli.main(argv) == 2
     assert "bad.json, line 2: field 'instruction': missing" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("case", ["bad data", "output is a file"])
+def test_data_and_output_folder_are_checked_before_the_model_loads(tmp_path, capsys, data_path,
+                                                                   case):
+    # issue 12 item 10: the model path does not exist, so any load would fail differently
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps([{"instruction": "a", "output": "b"}, {"input": "x", "output": "y"}]))
+    out = tmp_path / "o"
+    if case == "output is a file":
+        out.write_text("x")
+    argv = ["--model_name_or_path", str(tmp_path / "no-such-model"), "--data_path",
+            str(bad) if case == "bad data" else data_path, "--output_dir", str(out)]
+    assert critic_cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.endswith("bad.json, line 2: field 'instruction': missing\n" if case == "bad data"
+                        else f"error: --output_dir {out}: is a file, not a folder\n"), err

@@ -86,6 +86,24 @@ def test_resume_from_checkpoint_matches_uninterrupted_run(tiny_model_path, train
     assert losses(resumed) == pytest.approx(losses(full)[3:], rel=1e-5)
 
 
+def test_saved_model_and_checkpoint_files_get_the_usual_modes(tiny_model_path, train_file,
+                                                              tmp_path):
+    # issue 12 item 13: save_pretrained wrote model.safetensors 0600
+    import os
+    import stat
+
+    out = tmp_path / "out"
+    old = os.umask(0o022)
+    try:
+        assert run(tiny_model_path, train_file, out, "--max_train_steps", "1",
+                   "--checkpointing_steps", "1") == 0
+    finally:
+        os.umask(old)
+    assert (out / "model.safetensors").is_file() and (out / "step_1").is_dir()
+    for item in [out, *out.rglob("*")]:
+        assert stat.S_IMODE(item.stat().st_mode) == (0o755 if item.is_dir() else 0o644), item
+
+
 def test_packed_batching_trains_too(tiny_model_path, train_file, tmp_path):
     out = tmp_path / "packed"
     assert run(tiny_model_path, train_file, out, "--num_train_epochs", "2", "--batching",
@@ -121,6 +139,22 @@ def test_lora_trains_adapters_and_the_reflection_token_rows(tiny_model_path, tra
     changed = (tuned - base).abs().sum(dim=1) > 0
     assert changed[new].all()
     assert changed.sum() == len(new)  # the rest of the embedding matrix stays frozen
+
+
+@pytest.mark.parametrize("case", ["bad data", "output is a file"])
+def test_data_and_output_folder_are_checked_before_the_model_loads(train_file, tmp_path, capsys,
+                                                                   case):
+    # issue 12 item 10: finetune.py read its data only after loading the model
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"instruction": "a", "output": "b"}) + "\n{}\n")
+    out = tmp_path / "out"
+    if case == "output is a file":
+        out.write_text("x")
+    code = run(str(tmp_path / "no-such-model"), str(bad) if case == "bad data" else train_file, out)
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {bad}, line 2: " if case == "bad data"
+                          else f"error: --output_dir {out}: is a file, not a folder"), err
 
 
 def test_bad_training_line_is_one_clear_error(tiny_model_path, tmp_path, capsys):

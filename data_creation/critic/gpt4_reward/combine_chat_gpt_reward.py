@@ -30,6 +30,7 @@ from selfrag.data_creation.critic_sft import (
     build_critic_sft,
     describe,
 )
+from selfrag.io import check_output
 
 FILE_HELP = {
     "ut_file": "IsUse labels (chatgpt_utility.py)",
@@ -68,6 +69,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.dev_size < 0:
         raise flag_error("--dev_size", "must not be negative")
     options = SftOptions(seed=args.seed, dev_size=args.dev_size, faithful=args.faithful)
+    for split in ("train", "dev"):
+        check_output(f"{args.output_file_name}_{split}.json", "--output_file_name")
     stats = build_critic_sft(files, args.output_file_name, options)
     print(describe(stats, args.output_file_name))
 

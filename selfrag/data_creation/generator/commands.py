@@ -31,13 +31,15 @@ def build_critic_judge(args, faithful: bool):
     from selfrag.cli import build_lm
     from selfrag.data_creation.critic_templates import load_instructions
     from selfrag.data_creation.generator.critic_runs import CriticJudge
+    from selfrag.resume import model_identity
 
     if args.batch_size < 1 or args.max_new_tokens < 1:
         raise SelfRagError("--batch_size and --max_new_tokens must be at least 1")
     instructions = load_instructions(args.critic_instructions)
     lm = build_lm(args, SEED)
     return CriticJudge(lm, args.model_name, instructions, faithful=faithful,
-                       max_new_tokens=args.max_new_tokens, batch_size=args.batch_size)
+                       max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
+                       identity=model_identity(args.model_name))
 
 
 def build_retriever(args):

@@ -160,12 +160,14 @@ class CriticJudge:
             :func:`selfrag.data_creation.critic_templates.load_instructions`).
         faithful: Alpaca prompt and literal ``None`` preceding sentences, as the original.
         max_new_tokens, batch_size: generation settings (defaults: the original's 15 and 10).
+        identity: what identifies the model's weights (:func:`selfrag.resume.model_identity`);
+            part of the fingerprint, so a journal of another model's replies is not resumed.
     """
 
     def __init__(self, lm: LanguageModel, name: str, instructions: Mapping[str, str] | None = None,
                  faithful: bool = False, max_new_tokens: int = MAX_NEW_TOKENS,
-                 batch_size: int = BATCH_SIZE):
-        self.lm, self.name = lm, name
+                 batch_size: int = BATCH_SIZE, identity: dict | str | None = None):
+        self.lm, self.name, self.identity = lm, name, identity
         self.instructions = dict(instructions or INSTRUCTIONS)
         self.faithful, self.max_new_tokens, self.batch_size = faithful, max_new_tokens, batch_size
 
@@ -184,8 +186,11 @@ class CriticJudge:
         return prompts
 
     def fingerprint(self) -> dict:
-        return {"judge": self.name, "faithful": self.faithful, "instructions": hashlib.sha256(
+        fingerprint = {"judge": self.name, "faithful": self.faithful, "instructions": hashlib.sha256(
             repr(sorted(self.instructions.items())).encode()).hexdigest()[:16]}
+        if self.identity is not None:
+            fingerprint["model"] = self.identity
+        return fingerprint
 
     def label(self, task_name: str, items: Sequence[Mapping], *, source: str = "<items>",
               journal_path: str | os.PathLike | None = None, inst_mode: str | None = None,

@@ -41,6 +41,7 @@ from selfrag.data_creation.generator.sentences import Splitter
 from selfrag.data_creation.generator.validate import validate_instance
 from selfrag.errors import SelfRagError
 from selfrag.io import read_records, write_json_atomic, write_jsonl_atomic
+from selfrag.locks import output_lock
 from selfrag.tokens import RELEVANT
 
 logger = logging.getLogger(__name__)
@@ -89,7 +90,8 @@ def file_digest(path: str | os.PathLike) -> str:
 
 
 def _read(path: Path) -> list[dict]:
-    return [record for _, record in read_records(path)]
+    """A stage's own output (a stage may legitimately keep nothing)."""
+    return [record for _, record in read_records(path, allow_empty=True)]
 
 
 class Pipeline:
@@ -264,5 +266,6 @@ class Pipeline:
 
 
 def run_pipeline(config: PipelineConfig, judge: Judge, retriever) -> dict:
-    """Run (or resume) the pipeline; returns the summary."""
-    return Pipeline(config, judge, retriever).run()
+    """Run (or resume) the pipeline; returns the summary. One run per work folder at a time."""
+    with output_lock(config.work_dir, "--work_dir"):
+        return Pipeline(config, judge, retriever).run()

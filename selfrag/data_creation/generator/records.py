@@ -54,7 +54,7 @@ def check_item(path: str | os.PathLike, line: int, record: dict) -> dict:
 def load_items(path: str | os.PathLike) -> list[dict]:
     """Read and check the input items of a ``.json`` list or JSONL file (ids must be unique)."""
     items, seen = [], {}
-    for line, record in read_records(path):
+    for line, record in read_records(path, allow_empty=False):
         item = check_item(path, line, record)
         if item["id"] in seen:
             raise InputError(path, f"duplicate id {item['id']!r} (first at line {seen[item['id']]})",
@@ -65,13 +65,15 @@ def load_items(path: str | os.PathLike) -> list[dict]:
 
 
 def load_checked(paths: str | os.PathLike | Sequence[str | os.PathLike],
-                 fields: Iterable[str]) -> list[dict]:
-    """Records of one or more files, each required to have ``fields`` (any JSON value)."""
+                 fields: Iterable[str], allow_empty: bool = True) -> list[dict]:
+    """Records of one or more files, each required to have ``fields`` (any JSON value).
+
+    ``allow_empty``: a step's predictions may be empty; a command's main input may not."""
     paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
     fields = tuple(fields)
     records = []
     for path in paths:
-        for line, record in read_records(path):
+        for line, record in read_records(path, allow_empty=allow_empty):
             for field in fields:
                 if field not in record:
                     raise InputError(path, "missing", line=line, field=field)

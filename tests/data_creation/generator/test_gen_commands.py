@@ -154,6 +154,22 @@ def test_reward_run_killed_midway_writes_nothing_and_resumes_from_its_journal(tm
     assert len(records) == 23 and not Path(str(result_fp) + ".journal.jsonl").exists()
 
 
+def test_reward_journal_of_another_critic_model_is_refused(tmp_path, reward, capsys):
+    # issue 12 item 1: a critic retrained into the same folder resumed the old critic's replies
+    critic = tmp_path / "critic"
+    critic.mkdir()
+    (critic / "model.safetensors").write_bytes(b"weights v1")
+    source = _write_jsonl(tmp_path / "items.jsonl", _items(23))
+    argv = ["--input_file", source, "--model_name", critic, "--task", "retrieval",
+            "--batch_size", 10, "--result_fp", tmp_path / "ret.json"]
+    with pytest.raises(KeyboardInterrupt):
+        reward(_retrieval_critic(fail_after=1), *argv)
+    (critic / "model.safetensors").write_bytes(b"weights v2")
+    assert reward(_retrieval_critic(), *argv) == 2
+    assert "(different: model (other weights or files));" in capsys.readouterr().err
+    assert not (tmp_path / "ret.json").exists()
+
+
 def test_reward_faithful_queries_with_the_alpaca_preamble(tmp_path, reward):
     sentences = [{"instruction": "Who is Henry Feilden?", "target_output": "He was a politician.",
                   "evidence": "Henry Feilden\nA British politician.", "preceding_sentences": None,
