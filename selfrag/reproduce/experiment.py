@@ -32,7 +32,7 @@ import logging
 import os
 import random
 import subprocess
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from selfrag.io import read_records, write_json_atomic, write_jsonl_atomic
@@ -134,7 +134,7 @@ class Experiment:
 
         return stage("results", {}, lambda: write_results(self))
 
-    # ------------------------------------------------------------------ 1. splits
+    # ------------------------------------------------------------------ data
     def splits(self) -> dict:
         """Generator items and validation queries from the pool; ``data/`` holds them."""
         rng = random.Random(self.seed)
@@ -176,7 +176,6 @@ class Experiment:
         counts["corpus_passages"] = len(corpus)
         return counts
 
-    # ------------------------------------------------------------------ 2. evidence
     def evidence(self) -> dict:
         run_command([_py("retrieval_lm/generate_passage_embeddings.py"),
                      "--passages", self.path("data", "corpus.jsonl"),
@@ -195,7 +194,7 @@ class Experiment:
         return ["--passages", str(self.path("data", "corpus.jsonl")),
                 "--passages_embeddings", str(self.path("data", "embeddings", "*"))]
 
-    # ------------------------------------------------------------------ 3. teacher
+    # ------------------------------------------------------------------ labels
     def teacher(self) -> dict:
         return self._pipeline("teacher", self.path("data", "items.jsonl"), ["--judge", "gold"])
 
@@ -207,7 +206,7 @@ class Experiment:
                     self.logs / f"{name}.log")
         return json.loads(self.path(name, "summary.json").read_text(encoding="utf-8"))
 
-    # ------------------------------------------------------------------ 4. critic
+    # ------------------------------------------------------------------ critic
     def critic_data(self) -> dict:
         """The teacher's labels as critic SFT data: capped per type, seeded, held-out dev split."""
         sources = {"rel_file": "09_relevance.jsonl", "multi_ground_file": "10_groundness.jsonl",
@@ -287,7 +286,7 @@ class Experiment:
         return {"items": len(share), "kept": summary["kept"],
                 "critic_steps": summary["critic_steps"]}
 
-    # ------------------------------------------------------------------ 5. generator
+    # ------------------------------------------------------------------ generator
     def generator_data(self) -> dict:
         """Critic-labelled share + teacher-labelled rest + released instances, shuffled.
 
@@ -345,7 +344,7 @@ class Experiment:
         tokenizer.save_pretrained(target)
         return {"folder": str(target)}
 
-    # ------------------------------------------------------------------ 6. evaluation
+    # ------------------------------------------------------------------ evaluation
     def sweep(self, name: str, model: str, input_file: str | Path, task: str | None,
               metric: str, thresholds, weights: list[str], max_new_tokens: int) -> dict:
         """``threshold_sweep.py``: returns ``{threshold: (retrieval_frequency, metric)}``."""
@@ -491,7 +490,8 @@ def balanced_sample(records: list[dict], cap: int, rng: random.Random) -> list[d
 
 
 def choose_threshold(points: dict) -> float:
-    """The threshold with the best validation metric; ties go to the one retrieving least."""
+    """The threshold with the best validation metric; ties go to the one retrieving least, then
+    to the lowest threshold (only 0 <= t <= 1 are candidates)."""
     candidates = [(score, -freq, -t) for t, (freq, score) in points.items()
                   if score is not None and 0 <= t <= 1]
     best = max(candidates)
@@ -522,4 +522,3 @@ def git_commit() -> str:
         return "unknown"
 
 
-__all__ = ["FULL", "SMOKE", "Experiment", "Sizes", "replace"]
