@@ -2,9 +2,6 @@
 # Quick start, step 1: install (into ./.venv) and run Self-RAG on the offline default model.
 # Extra arguments go to the demo, e.g. `bash scripts/demo.sh --n_popqa 10`.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-bash scripts/install.sh
-# shellcheck disable=SC1091
-. .venv/bin/activate
-export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+# shellcheck source=scripts/env.sh
+. "$(dirname "$0")/env.sh"
 exec python -m selfrag.demo "$@"

@@ -3,9 +3,6 @@
 #   bash scripts/reproduce_small.sh [OUT_DIR] [--smoke] [--no_ablation]
 # Stages, their outputs and the results table (OUT_DIR/results.md): see selfrag/reproduce/.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-bash scripts/install.sh
-# shellcheck disable=SC1091
-. .venv/bin/activate
-export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+# shellcheck source=scripts/env.sh
+. "$(dirname "$0")/env.sh"
 exec python -m selfrag.reproduce "$@"

@@ -39,6 +39,7 @@ from selfrag.io import read_records, write_json_atomic, write_jsonl_atomic
 from selfrag.reproduce.instructions import probe_instructions, training_instructions
 from selfrag.reproduce.stages import ROOT, StageRunner, run_command
 from selfrag.tokens import IRRELEVANT
+from selfrag.training.loop import LOG_FILE
 
 logger = logging.getLogger(__name__)
 
@@ -139,7 +140,7 @@ class Experiment:
         """Generator items and validation queries from the pool; ``data/`` holds them."""
         rng = random.Random(self.seed)
         sz = self.sizes
-        items, val, counts = [], {}, {}
+        items, val, used, counts = [], {}, {}, {}
         for task, n in (("popqa", sz.popqa), ("pubhealth", sz.pubhealth), ("arc_c", sz.arc_c)):
             pool = [r for _, r in read_records(POOL / f"{task}.jsonl")]
             rng.shuffle(pool)
@@ -147,6 +148,7 @@ class Experiment:
             val[task] = pool[:n_val]
             chosen = pool[n_val:n_val + n]
             items += [pool_item(task, r) for r in chosen]
+            used[task] = sorted(chosen + val[task], key=lambda r: r["line"])  # pool file order
             counts[task] = {"train": len(chosen), "validation": len(val[task])}
         items += training_instructions(sz.no_knowledge, seed=self.seed)
         counts["no_knowledge"] = sz.no_knowledge
@@ -159,12 +161,8 @@ class Experiment:
         counts["released"] = len(released)
         # The corpus: evidence of every training and validation question, plus distractors.
         corpus, seen = [], set()
-        for task in ("popqa", "pubhealth", "arc_c"):
-            used = {r["id"] for r in items if r["dataset_name"] == dataset_name(task)}
-            used |= {f"{task}_{r['id']}" for r in val[task]}
-            for _, record in read_records(POOL / f"{task}.jsonl"):
-                if f"{task}_{record['id']}" not in used:
-                    continue
+        for task, records in used.items():
+            for record in records:
                 for k, passage in enumerate(record["evidence"]):
                     key = (passage["title"], passage["text"])
                     if key not in seen:
@@ -188,7 +186,7 @@ class Experiment:
                          "--output_dir", self.path("data", "val_ctxs"),
                          "--n_docs", str(self.sizes.eval_ndocs)],
                         self.logs / "evidence.log")
-        return {"embedded": sum(1 for _ in read_records(self.path("data", "corpus.jsonl")))}
+        return {"embedded": self.runner.records["splits"]["summary"]["corpus_passages"]}
 
     def retriever_flags(self) -> list[str]:
         return ["--passages", str(self.path("data", "corpus.jsonl")),
@@ -218,9 +216,8 @@ class Experiment:
             if flag == "multi_ground_file":
                 records += self._teacher_support_of_irrelevant_pairs()
             records = balanced_sample(records, self.sizes.critic_caps[flag], rng)
-            wrapped = [{"input": {k: v for k, v in r.items()
-                                  if k not in ("label", "pred", "reason", "problem", "judge")},
-                        "label": r["label"], "judge": r["judge"]} for r in records]
+            wrapped = [{"input": unlabelled(r), "label": r["label"], "judge": r["judge"]}
+                       for r in records]
             target = self.path("critic_data", name)
             write_jsonl_atomic(target, wrapped)
             flags += [f"--{flag}", str(target)]
@@ -244,9 +241,7 @@ class Experiment:
         items = [r for _, r in read_records(self.path("teacher", "00_items.jsonl"))]
         irrelevant = [r for _, r in read_records(self.path("teacher", "09_relevance.jsonl"))
                       if r.get("label") == IRRELEVANT]
-        fields = ("label", "pred", "reason", "problem", "judge")
-        return GoldJudge(items).label("groundness", [{k: v for k, v in r.items() if k not in fields}
-                                                     for r in irrelevant])
+        return GoldJudge(items).label("groundness", [unlabelled(r) for r in irrelevant])
 
     def critic(self) -> dict:
         sz = self.sizes
@@ -264,10 +259,10 @@ class Experiment:
                      "--save_strategy", "steps", "--save_steps", str(sz.checkpoint_steps),
                      "--save_total_limit", "1", "--seed", str(self.seed), *resume],
                     self.logs / "critic.log")
-        return train_log_summary(out / "train_log.jsonl")
+        return train_log_summary(out / LOG_FILE)
 
     def critic_eval(self) -> dict:
-        from selfrag.reproduce.critic_agreement import agreement
+        from selfrag.reproduce.measurements import agreement
 
         result = agreement(str(self.path("critic", "model")),
                            self.path("critic_data", "critic_dev.json"),
@@ -332,7 +327,7 @@ class Experiment:
                      "--logging_steps", "5", "--checkpointing_steps", str(sz.checkpoint_steps),
                      "--seed", str(self.seed), "--output_dir", out, *resume],
                     self.logs / "generator.log")
-        return train_log_summary(out / "train_log.jsonl")
+        return train_log_summary(out / LOG_FILE)
 
     def merge(self) -> dict:
         from selfrag.training.model_setup import load_lora_model
@@ -400,8 +395,7 @@ class Experiment:
                                 sorted(set(THRESHOLDS + [ALWAYS, NEVER, chosen])),
                                 SELF_RAG_WEIGHTS, max_new_tokens(task))
             for label, t in (("no_retrieval", NEVER), ("adaptive", chosen), ("always", ALWAYS)):
-                rows[f"selfrag_{label}/{task}"] = {"retrieval": points[t][0], "score": points[t][1],
-                                                    "threshold": t}
+                rows[f"selfrag_{label}/{task}"] = sweep_row(points, t)
             rows[f"sweep/{task}"] = {str(t): list(v) for t, v in sorted(points.items())
                                      if 0 <= t <= 1}
             if self.sizes.ablation and task == "popqa":
@@ -409,24 +403,24 @@ class Experiment:
                                     [ALWAYS, chosen], ["--use_seqscore", "--w_rel", "0"],
                                     max_new_tokens(task))
                 for label, t in (("adaptive", chosen), ("always", ALWAYS)):
-                    rows[f"ablation_seqscore_{label}/{task}"] = {
-                        "retrieval": points[t][0], "score": points[t][1], "threshold": t}
+                    rows[f"ablation_seqscore_{label}/{task}"] = sweep_row(points, t)
         return rows
 
     def decisions(self) -> dict:
         """Share of queries retrieving at the PopQA threshold: PopQA vs no-knowledge prompts."""
         from selfrag.demo import SEED_QUERIES
-        from selfrag.reproduce.critic_agreement import retrieval_probabilities
+        from selfrag.lm import load_lm
+        from selfrag.reproduce.measurements import retrieval_probabilities
 
         threshold = self.runner.records["validation"]["summary"]["thresholds"]["popqa"]
         probes = [p["instruction"] for p in probe_instructions(self.sizes.probes, seed=self.seed + 1)]
         seeds = [q for q, _ in SEED_QUERIES]
         popqa = [r["question"] for _, r in read_records(self.test_file("popqa"))]
-        model = str(self.path("generator", "merged"))
+        lm = load_lm("hf", str(self.path("generator", "merged")), device="cpu", batch_size=16)
         out = {}
         for name, prompts in (("popqa", popqa), ("no_knowledge_probes", probes),
                               ("demo_seed_queries", seeds)):
-            probs = retrieval_probabilities(model, prompts)
+            probs = retrieval_probabilities(lm, prompts)
             out[name] = {"n": len(prompts), "threshold": threshold,
                          "retrieves": sum(p > threshold for p in probs) / len(probs),
                          "mean_p_retrieval": sum(probs) / len(probs)}
@@ -473,6 +467,15 @@ def eval_record(task: str, record: dict) -> dict:
     return {"id": f"{task}_{record['id']}", **keep}
 
 
+#: What a judge adds to a pipeline record (:mod:`selfrag.data_creation.generator.judges`).
+JUDGE_FIELDS = ("label", "pred", "reason", "problem", "judge")
+
+
+def unlabelled(record: dict) -> dict:
+    """A judged pipeline record without what the judge added: the item it judged."""
+    return {k: v for k, v in record.items() if k not in JUDGE_FIELDS}
+
+
 def balanced_sample(records: list[dict], cap: int, rng: random.Random) -> list[dict]:
     """At most ``cap`` records, labels as balanced as the data allows (seeded)."""
     by_label: dict[str, list[dict]] = {}
@@ -496,6 +499,12 @@ def choose_threshold(points: dict) -> float:
                   if score is not None and 0 <= t <= 1]
     best = max(candidates)
     return -best[2]
+
+
+def sweep_row(points: dict, threshold: float) -> dict:
+    """One results-table cell from a sweep's ``{threshold: (retrieval_frequency, metric)}``."""
+    frequency, score = points[threshold]
+    return {"retrieval": frequency, "score": score, "threshold": threshold}
 
 
 def baseline_score(result_file: Path) -> dict:

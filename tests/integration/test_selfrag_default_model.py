@@ -13,14 +13,10 @@ pytestmark = pytest.mark.slow
 
 def _first_token_distribution(model: str, prompts: list[str], tokens: tuple[str, str]) -> list[float]:
     """``p(tokens[0]) / (p(tokens[0]) + p(tokens[1]))`` at the first generated position."""
-    from selfrag.inference.scoring import group_distribution
-    from selfrag.lm import GenerationRequest, load_lm
-    from selfrag.tokens import reflection_token_ids
+    from selfrag.lm import load_lm
+    from selfrag.reproduce.measurements import first_position_ratios
 
-    lm = load_lm("hf", model, device="cpu", batch_size=8)
-    request = GenerationRequest(1, control_ids=tuple(reflection_token_ids(lm.tokenizer).all_ids))
-    rows = [g.control_logprobs[0] for g in lm.generate(prompts, request)]
-    return [float(group_distribution(row, (tokens[1], tokens[0]))[1]) for row in rows]
+    return first_position_ratios(load_lm("hf", model, device="cpu", batch_size=8), prompts, *tokens)
 
 
 def _popqa(n: int) -> list[dict]:

@@ -5,7 +5,7 @@
   §3.2.1 / Table 4).
 - :func:`retrieval_probabilities`: ``p([Retrieval]) / (p([Retrieval]) + p([No Retrieval]))`` at
   the first response position of each instruction (paper A.3), the quantity the adaptive
-  threshold is compared with.
+  threshold is compared with; :func:`first_position_ratios` is the same for any token pair.
 """
 
 from __future__ import annotations
@@ -46,16 +46,21 @@ def agreement(model: str, dev_file: str | os.PathLike, journal: str | os.PathLik
         "confusion": dict(sorted(confusion.items()))}
 
 
-def retrieval_probabilities(model: str, instructions: Sequence[str],
-                            batch_size: int = 16) -> list[float]:
-    """The adaptive-retrieval score of each instruction (one generated position each)."""
-    from selfrag.inference.scoring import retrieval_probability
-    from selfrag.lm import GenerationRequest, load_lm
-    from selfrag.prompts import format_prompt
+def first_position_ratios(lm, prompts: Sequence[str], token: str, other: str) -> list[float]:
+    """``p(token) / (p(token) + p(other))`` at the first generated position of each prompt."""
+    from selfrag.inference.scoring import group_distribution
+    from selfrag.lm import GenerationRequest
     from selfrag.tokens import reflection_token_ids
 
-    lm = load_lm("hf", model, device="cpu", batch_size=batch_size)
-    ids = reflection_token_ids(lm.tokenizer)
-    request = GenerationRequest(1, control_ids=tuple(ids.all_ids))
-    generations = lm.generate([format_prompt(i) for i in instructions], request)
-    return [retrieval_probability(g.control_logprobs[0]) for g in generations]
+    request = GenerationRequest(1, control_ids=tuple(reflection_token_ids(lm.tokenizer).all_ids))
+    return [float(group_distribution(g.control_logprobs[0], (other, token))[1])
+            for g in lm.generate(list(prompts), request)]
+
+
+def retrieval_probabilities(lm, instructions: Sequence[str]) -> list[float]:
+    """The adaptive-retrieval score of each instruction (paper A.3), one generated position each."""
+    from selfrag.prompts import format_prompt
+    from selfrag.tokens import NO_RETRIEVAL, RETRIEVAL
+
+    return first_position_ratios(lm, [format_prompt(i) for i in instructions], RETRIEVAL,
+                                 NO_RETRIEVAL)
