@@ -1,11 +1,15 @@
 """Build the offline demo retrieval index (counterpart of the original download_demo_corpus.sh).
 
-Embeds ``eval_data/corpus/corpus.jsonl`` (9,340 passages) with the offline default encoder and
-saves embeddings plus an exact faiss index in ``$SELFRAG_CACHE/demo_index/`` (default
-``~/.cache/selfrag``). Runs once (minutes on a laptop CPU); later runs return at once; an
-interrupted run resumes. Then try a query::
+Builds an exact faiss index of ``eval_data/corpus/corpus.jsonl`` (9,340 passages) under the
+offline default encoder in ``$SELFRAG_CACHE/demo_index/`` (default ``~/.cache/selfrag``), from the
+embeddings shipped beside the corpus when they match it and the encoder (seconds), else by
+embedding the corpus (minutes on a laptop CPU; an interrupted run resumes). Later runs return at
+once. Then try a query::
 
     python scripts/build_demo_index.py --query "What is Henry Feilden's occupation?"
+
+After changing the corpus or the encoder, ``--ship`` embeds the corpus and rewrites the shipped
+``eval_data/corpus/corpus.<encoder>.npy`` and its ``.json`` record.
 """
 
 from __future__ import annotations
@@ -14,7 +18,12 @@ import argparse
 import sys
 
 from selfrag.cli import entry_point
-from selfrag.retrieval.demo import DEMO_CORPUS, build_demo_index, load_demo_retriever
+from selfrag.retrieval.demo import (
+    DEMO_CORPUS,
+    build_demo_index,
+    load_demo_retriever,
+    ship_vectors,
+)
 from selfrag.retrieval.encoder import DEFAULT_ENCODER
 
 
@@ -27,7 +36,12 @@ def main(argv=None) -> None:
                    help="parent folder of the index (default $SELFRAG_CACHE/demo_index)")
     p.add_argument("--query", default=None, help="after building, print the top passages for it")
     p.add_argument("--n_docs", type=int, default=5, help="passages printed for --query")
+    p.add_argument("--ship", action="store_true",
+                   help="embed the corpus and (re)write the embeddings shipped beside it")
     args = p.parse_args(argv)
+    if args.ship:
+        print(f"shipped embeddings written: "
+              f"{ship_vectors(args.corpus, args.model_name_or_path, args.cache_dir)}")
     folder = build_demo_index(args.corpus, args.model_name_or_path, args.cache_dir)
     print(f"demo index ready in {folder}")
     if args.query:

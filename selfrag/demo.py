@@ -16,6 +16,8 @@ from __future__ import annotations
 import argparse
 import json
 import textwrap
+import time
+import warnings
 from pathlib import Path
 
 from selfrag.inference.scoring import CritiqueWeights
@@ -77,13 +79,24 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model_name", default=DEFAULT_MODEL, help="model id, folder or offline alias")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
-    parser.add_argument("--n_popqa", type=int, default=5, help="bundled PopQA questions to add")
+    parser.add_argument("--n_popqa", type=int, default=3,
+                        help="bundled PopQA questions asked after the 3 example queries (default 3; "
+                             "up to 100)")
     parser.add_argument("--ndocs", type=int, default=3, help="passages per PopQA question")
     parser.add_argument("--max_new_tokens", type=int, default=40, help="tokens per continuation")
     parser.add_argument("--threshold", type=float, default=0.2, help="adaptive retrieval threshold")
     parser.add_argument("--no_retriever", action="store_true",
                         help="do not search the bundled demo corpus for questions without passages")
     args = parser.parse_args(argv)
+    start = time.monotonic()
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # per-shard load bars would bury the answers
+    hf_logging.set_verbosity_error()
+    warnings.filterwarnings("ignore", category=FutureWarning)  # deprecations inside peft/HF
+
+    def elapsed() -> str:
+        return f"[{time.monotonic() - start:5.1f} s]"
 
     from selfrag.lm.hf import HFLanguageModel
 
@@ -96,21 +109,28 @@ def main(argv: list[str] | None = None) -> None:
         print("Base model: SmolLM2-135M-Instruct with the 15 reflection tokens added, NOT Self-RAG-")
         print("trained: its reflection tokens are untrained, the decisions and scores below show the")
         print("machinery only.\n")
+    print(f"{elapsed()} loading {args.model_name} (the first run builds it from the base model "
+          "and the shipped adapter)", flush=True)
     lm = HFLanguageModel(args.model_name, device=args.device, batch_size=16)
     config = ShortFormConfig(threshold=args.threshold, max_new_tokens=args.max_new_tokens,
                              weights=CritiqueWeights(1.0, 1.0, 0.5, use_seqscore=True))
-    items = [(q, p, None) for q, p in SEED_QUERIES] + popqa_queries(args.n_popqa, args.ndocs)
-    queries = [ShortFormQuery(format_prompt(q), passages, q) for q, passages, _ in items]
     retriever = None
     if not args.no_retriever:
         from selfrag.retrieval.demo import load_demo_retriever
 
-        print("Questions without passages search the bundled demo corpus (eval_data/corpus).\n")
+        print(f"{elapsed()} loading the demo retriever: questions without passages search the "
+              "bundled corpus (eval_data/corpus)", flush=True)
         retriever = load_demo_retriever()
-    results = ShortFormEngine(lm, config, retriever=retriever, n_docs=args.ndocs).run(
-        queries, progress=True)
-    for (question, _, golds), result in zip(items, results):
+    engine = ShortFormEngine(lm, config, retriever=retriever, n_docs=args.ndocs)
+    items = [(q, p, None) for q, p in SEED_QUERIES] + popqa_queries(args.n_popqa, args.ndocs)
+    print(f"{elapsed()} ready; {len(items)} questions, each answered as soon as it is done\n",
+          flush=True)
+    for question, passages, golds in items:  # one at a time, so the first answer shows early
+        asked = time.monotonic()
+        (result,) = engine.run([ShortFormQuery(format_prompt(question), passages, question)])
         show(question, result, args.threshold, golds)
+        print(f"   {elapsed()} answered in {time.monotonic() - asked:.1f} s", flush=True)
+    print(f"\n{elapsed()} done: {len(items)} questions (more with --n_popqa N)")
 
 
 if __name__ == "__main__":

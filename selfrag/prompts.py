@@ -71,8 +71,20 @@ def canonical_task(task: str | None) -> str | None:
     return TASK_ALIASES.get(task, task)
 
 
-def format_prompt(instruction: str, input: str | None = None) -> str:
-    """The generator prompt; the with-input form is used only when ``input`` is non-empty."""
+def format_prompt(input: str, paragraph: str | None = None) -> str:
+    """The generator prompt for ``input``, as the original README's quick start writes it.
+
+    With ``paragraph``, the passage follows as ``[Retrieval]<paragraph>{paragraph}</paragraph>``
+    (the model continues with its IsRel token); pass ``title + "\n" + text`` as the checkpoints
+    saw passages (:func:`passage_text`). The parameter is named ``input`` as in the original.
+    """
+    prompt = PROMPT_NO_INPUT.format(instruction=input)
+    return prompt if paragraph is None else prompt + evidence_block(paragraph)
+
+
+def format_instruction_prompt(instruction: str, input: str | None = None) -> str:
+    """The generator's training prompt of an ``{instruction, input}`` example (the original's
+    ``PROMPT_DICT``): the ``### Input:`` block appears only when ``input`` is non-empty."""
     if input:
         return PROMPT_WITH_INPUT.format(instruction=instruction, input=input)
     return PROMPT_NO_INPUT.format(instruction=instruction)
@@ -89,9 +101,14 @@ def passage_text(passage: Mapping) -> str:
     return f"{passage.get('title') or ''}\n{passage['text']}"
 
 
+def evidence_block(paragraph: str) -> str:
+    """``[Retrieval]<paragraph>{paragraph}</paragraph>``: how a passage enters the generation."""
+    return f"{RETRIEVAL}{PARAGRAPH_OPEN}{paragraph}{PARAGRAPH_CLOSE}"
+
+
 def format_evidence(passage: Mapping) -> str:
     """``[Retrieval]<paragraph>{title}\\n{text}</paragraph>``, appended right after the prompt."""
-    return f"{RETRIEVAL}{PARAGRAPH_OPEN}{passage_text(passage)}{PARAGRAPH_CLOSE}"
+    return evidence_block(passage_text(passage))
 
 
 def choice_letter(label: str) -> str:

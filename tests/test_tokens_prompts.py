@@ -59,10 +59,25 @@ def test_added_rows_start_as_the_mean_of_their_subwords(plain_tokenizer):
 
 def test_generator_prompt_and_evidence_strings():
     assert prompts.format_prompt("Q?") == "### Instruction:\nQ?\n\n### Response:\n"
-    assert prompts.format_prompt("Q?", "ctx") == "### Instruction:\nQ?\n\n### Input:\nctx\n\n### Response:\n"
+    assert (prompts.format_instruction_prompt("Q?", "ctx")
+            == "### Instruction:\nQ?\n\n### Input:\nctx\n\n### Response:\n")
+    assert prompts.format_instruction_prompt("Q?", "") == prompts.format_prompt("Q?")
     assert prompts.format_critic_prompt("I", "x") == "### Instruction:\nI\n\n### Input:\nx\n\n### Response:"
     assert (prompts.format_evidence({"title": "Paris", "text": "Capital of France."})
             == "[Retrieval]<paragraph>Paris\nCapital of France.</paragraph>")
+
+
+def test_format_prompt_as_the_original_readme_calls_it():
+    # The original README's quick start: format_prompt(input, paragraph=None), the paragraph
+    # appended after the response marker, by keyword or by position.
+    expected = ("### Instruction:\nCan you tell me?\n\n### Response:\n"
+                "[Retrieval]<paragraph>The alpaca is smaller.</paragraph>")
+    assert prompts.format_prompt("Can you tell me?", "The alpaca is smaller.") == expected
+    assert prompts.format_prompt("Can you tell me?", paragraph="The alpaca is smaller.") == expected
+    assert prompts.format_prompt(input="Can you tell me?") == "### Instruction:\nCan you tell me?\n\n### Response:\n"
+    passage = {"title": "Alpaca", "text": "Smaller."}
+    assert (prompts.format_prompt("Q", prompts.passage_text(passage))
+            == prompts.format_prompt("Q") + prompts.format_evidence(passage))
 
 
 def test_short_form_instructions_per_task():

@@ -24,12 +24,17 @@ def main(argv: list[str] | None = None) -> None:
                    help="tiny-random-llama and a handful of items per stage (minutes): checks "
                         "that the stages connect, not a result")
     p.add_argument("--seed", type=int, default=0, help="seed of every random choice")
+    p.add_argument("--gen_epochs", type=int, default=None,
+                   help=f"generator training epochs (default {FULL.gen_epochs}); changing it "
+                        "reruns the generator and later stages only")
     p.add_argument("--no_ablation", action="store_true", help="skip the sequence-score ablation")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     sizes = SMOKE if args.smoke else FULL
     if args.no_ablation:
         sizes = replace(sizes, ablation=False)
+    if args.gen_epochs is not None:
+        sizes = replace(sizes, gen_epochs=args.gen_epochs)
     Experiment(args.out_dir, sizes, seed=args.seed).run()
 
 

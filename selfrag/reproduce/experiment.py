@@ -52,6 +52,9 @@ TEST_SETS = {  # name: (file, --task, metric)
 }
 THRESHOLDS = [round(0.05 * i, 2) for i in range(21)]
 ALWAYS, NEVER = -1.0, 2.0  # thresholds that make the sweep's adaptive rule always / never retrieve
+# Sizes read only by the generator stage: changing one reruns the generator and what follows it,
+# not the data and critic stages before it.
+GENERATOR_FIELDS = ("gen_epochs", "gen_lr", "gen_batch", "gen_seq", "lora_rank", "lora_alpha")
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,7 @@ class Experiment:
 
     def run(self) -> dict:
         s = asdict(self.sizes)
+        generator = {k: s.pop(k) for k in GENERATOR_FIELDS}
         stage = self.runner.run
         stage("splits", {"sizes": s, "seed": self.seed}, self.splits)
         stage("evidence", {}, self.evidence)
@@ -126,7 +130,7 @@ class Experiment:
         stage("critic_eval", {}, self.critic_eval)
         stage("critic_labels", {}, self.critic_labels)
         stage("generator_data", {"critic_gate": CRITIC_GATE}, self.generator_data)
-        stage("generator", {}, self.generator)
+        stage("generator", generator, self.generator)
         stage("merge", {}, self.merge)
         stage("validation", {}, self.validation)
         stage("evaluation", {}, self.evaluation)

@@ -4,7 +4,7 @@ One example becomes ``input_ids`` and ``labels``. Prompt and target are tokenize
 so the tokens are the original's; ``labels`` is ``-100`` wherever the loss must not look (found
 from character offsets; slow tokenizers without offsets tokenize prompt and target pieces apart):
 
-- the whole prompt (``format_prompt`` for the generator, ``format_critic_prompt`` for the critic);
+- the whole prompt (``format_instruction_prompt`` for the generator, ``format_critic_prompt`` for the critic);
 - with ``mask_paragraphs``, the content of every ``<paragraph>...</paragraph>`` span, one span at a
   time: the retrieved passage is evidence, not something to learn to write. The answer text,
   reflection tokens and markup between passages stay in the loss;
@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from selfrag.errors import InputError, SelfRagError
-from selfrag.prompts import format_critic_prompt, format_prompt
+from selfrag.prompts import format_critic_prompt, format_instruction_prompt
 from selfrag.tokens import PARAGRAPH_CLOSE, PARAGRAPH_OPEN, REFLECTION_TOKENS
 
 logger = logging.getLogger(__name__)
@@ -109,7 +109,7 @@ def encode_example(tokenizer, example: dict, options: EncodeOptions) -> dict:
         ``{"input_ids", "labels", "truncated"}``; ``truncated`` tells whether the example was cut
         at ``max_seq_length``.
     """
-    prompt_fn: PromptFn = format_critic_prompt if options.critic else format_prompt
+    prompt_fn: PromptFn = format_critic_prompt if options.critic else format_instruction_prompt
     prompt = prompt_fn(example["instruction"], example.get("input") or "")
     # Target = output + eos (spec §9.2).
     target = example["output"] + _eos(tokenizer)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from selfrag.errors import InputError, SelfRagError
-from selfrag.prompts import format_critic_prompt, format_prompt
+from selfrag.prompts import format_critic_prompt, format_instruction_prompt, format_prompt
 from selfrag.training.sft_data import (
     IGNORE_INDEX,
     EncodeOptions,
@@ -140,8 +140,8 @@ def test_critic_not_consider_special_tokens_masks_reflection_tokens(base_tokeniz
 def test_with_input_prompt_is_used_when_input_nonempty(base_tokenizer):
     example = {"instruction": "Do it.", "input": "the input", "output": "ok"}
     encoded = encode_example(base_tokenizer, example, EncodeOptions())
-    prompt = ids(base_tokenizer, format_prompt("Do it.", "the input"))
-    assert "### Input:" in format_prompt("Do it.", "the input")
+    prompt = ids(base_tokenizer, format_instruction_prompt("Do it.", "the input"))
+    assert "### Input:" in format_instruction_prompt("Do it.", "the input")
     assert encoded["input_ids"][: len(prompt)] == prompt
 
 
