@@ -19,12 +19,20 @@ import json
 import logging
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from transformers import HfArgumentParser, TrainingArguments
 
 from selfrag.cli import entry_point
 from selfrag.training.batching import BATCHING_MODES
-from selfrag.training.critic import CriticJob, train_config_from_hf, train_critic
+from selfrag.training.critic import (
+    CriticJob,
+    modern_training_argv,
+    train_config_from_hf,
+    train_critic,
+)
 
 
 @dataclass
@@ -59,6 +67,15 @@ class CriticTrainingArguments(TrainingArguments):
     batching: str = field(default="padded", metadata={"help": f"one of {BATCHING_MODES}"})
     faithful: bool = field(default=False,
                            metadata={"help": "the original's first-to-last paragraph masking"})
+    # Accepted because Alpaca-style command lines pass them; transformers 5 no longer has them.
+    fsdp_transformer_layer_cls_to_wrap: str | None = field(
+        default=None, metadata={"help": "accepted; FSDP wraps every decoder layer of the model "
+                                        "(its _no_split_modules) whatever is named here"})
+    overwrite_output_dir: bool = field(
+        default=False, metadata={"help": "accepted; output_dir is always written (and resumed "
+                                         "with --resume_from_checkpoint)"})
+    logging_dir: str | None = field(
+        default=None, metadata={"help": "accepted; losses go to output_dir/train_log.jsonl"})
 
 
 def _with_cpu_flag(argv: list[str]) -> list[str]:
@@ -72,7 +89,7 @@ def _with_cpu_flag(argv: list[str]) -> list[str]:
 
 @entry_point
 def main(argv: list[str] | None = None) -> None:
-    argv = _with_cpu_flag(list(sys.argv[1:] if argv is None else argv))
+    argv = _with_cpu_flag(modern_training_argv(list(sys.argv[1:] if argv is None else argv)))
     parser = HfArgumentParser((ModelArguments, DataArguments, CriticTrainingArguments))
     model_args, data_args, training_args = parser.parse_args_into_dataclasses(argv)
     if data_args.data_path is None:

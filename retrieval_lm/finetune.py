@@ -17,6 +17,9 @@ import argparse
 import json
 import logging
 import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from selfrag.cli import entry_point, flag_error
 from selfrag.training.batching import BATCHING_MODES

@@ -18,6 +18,8 @@ import json
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 from selfrag.cli import entry_point, flag_error
 from selfrag.io import check_output
 from selfrag.locks import output_lock

@@ -15,7 +15,11 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import sys
 import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
 

@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from selfrag.cli import entry_point
 from selfrag.retrieval.demo import (

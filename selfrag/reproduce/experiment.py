@@ -52,9 +52,12 @@ TEST_SETS = {  # name: (file, --task, metric)
 }
 THRESHOLDS = [round(0.05 * i, 2) for i in range(21)]
 ALWAYS, NEVER = -1.0, 2.0  # thresholds that make the sweep's adaptive rule always / never retrieve
-# Sizes read only by the generator stage: changing one reruns the generator and what follows it,
-# not the data and critic stages before it.
-GENERATOR_FIELDS = ("gen_epochs", "gen_lr", "gen_batch", "gen_seq", "lora_rank", "lora_alpha")
+# Sizes read only by a later stage: changing one reruns that stage and what follows it, not the
+# data and critic stages before it.
+STAGE_FIELDS = {
+    "generator": ("gen_epochs", "gen_lr", "gen_batch", "gen_seq", "lora_rank", "lora_alpha"),
+    "validation": ("val_no_knowledge",),
+}
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,7 @@ class Sizes:
     ablation: bool = True
     probes: int = 40
     checkpoint_steps: int = 20
+    val_no_knowledge: int = 40      # no-knowledge instructions in the validation of δ_PopQA
 
 
 FULL = Sizes()
@@ -93,7 +97,7 @@ SMOKE = Sizes(base_model="tiny-random-llama", popqa=12, pubhealth=6, arc_c=4, no
               released=4, val={"popqa": 4, "pubhealth": 3, "arc_c": 3},
               critic_caps={"rel_file": 12, "multi_ground_file": 8, "ret_file": 4, "ut_file": 4},
               critic_dev=6, critic_epochs=1, critic_share=4, gen_seq=256, eval_limit=6,
-              ablation=True, probes=4, checkpoint_steps=5)
+              ablation=True, probes=4, checkpoint_steps=5, val_no_knowledge=4)
 
 
 def _py(script: str) -> str:
@@ -120,7 +124,7 @@ class Experiment:
 
     def run(self) -> dict:
         s = asdict(self.sizes)
-        generator = {k: s.pop(k) for k in GENERATOR_FIELDS}
+        later = {name: {k: s.pop(k) for k in fields} for name, fields in STAGE_FIELDS.items()}
         stage = self.runner.run
         stage("splits", {"sizes": s, "seed": self.seed}, self.splits)
         stage("evidence", {}, self.evidence)
@@ -130,9 +134,9 @@ class Experiment:
         stage("critic_eval", {}, self.critic_eval)
         stage("critic_labels", {}, self.critic_labels)
         stage("generator_data", {"critic_gate": CRITIC_GATE}, self.generator_data)
-        stage("generator", generator, self.generator)
+        stage("generator", later["generator"], self.generator)
         stage("merge", {}, self.merge)
-        stage("validation", {}, self.validation)
+        stage("validation", later["validation"], self.validation)
         stage("evaluation", {}, self.evaluation)
         stage("decisions", {}, self.decisions)
         from selfrag.reproduce.results import write_results
@@ -371,13 +375,40 @@ class Experiment:
         return target
 
     def validation(self) -> dict:
-        chosen = {}
+        """δ per test set: the best threshold on its validation split (:func:`choose_threshold`).
+
+        PopQA's split also holds ``val_no_knowledge`` instructions of the training kinds (not
+        the probes' kinds), with passages retrieved for them like for any query: δ_PopQA is then
+        chosen where retrieval helps the knowledge questions without derailing the prompts that
+        need none, the trade-off adaptive retrieval exists for (paper §3.3).
+        """
+        chosen, mixed = {}, self.no_knowledge_validation()
         for task, (_, flag, metric) in TEST_SETS.items():
-            points = self.sweep(f"val_{task}", str(self.path("generator", "merged")),
-                                self.path("data", "val_ctxs", f"val_{task}.jsonl"), flag, metric,
-                                THRESHOLDS, SELF_RAG_WEIGHTS, max_new_tokens(task))
+            split = self.path("data", "val_ctxs", f"val_{task}.jsonl")
+            if task == "popqa" and mixed:
+                records = [r for _, r in read_records(split)] + mixed
+                split = self.path("data", "val_ctxs", "val_popqa_and_no_knowledge.jsonl")
+                write_jsonl_atomic(split, records)
+            points = self.sweep(f"val_{task}", str(self.path("generator", "merged")), split,
+                                flag, metric, THRESHOLDS, SELF_RAG_WEIGHTS, max_new_tokens(task))
             chosen[task] = choose_threshold(points)
-        return {"thresholds": chosen}
+        return {"thresholds": chosen, "popqa_validation_no_knowledge": len(mixed)}
+
+    def no_knowledge_validation(self) -> list[dict]:
+        """``val_no_knowledge`` no-knowledge instructions unlike any training item, with passages."""
+        n = self.sizes.val_no_knowledge
+        if not n:
+            return []
+        trained = {r["instruction"] for _, r in read_records(self.path("data", "items.jsonl"))}
+        fresh = [r for r in training_instructions(n + self.sizes.no_knowledge, seed=self.seed + 2)
+                 if r["instruction"] not in trained][:n]
+        queries = self.path("data", "val_no_knowledge.jsonl")
+        write_jsonl_atomic(queries, [{"id": f"val_{r['id']}", "question": r["instruction"],
+                                      "answers": r["answers"]} for r in fresh])
+        run_command([_py("retrieval_lm/passage_retrieval.py"), *self.retriever_flags(),
+                     "--data", queries, "--output_dir", self.path("data", "val_ctxs"),
+                     "--n_docs", str(self.sizes.eval_ndocs)], self.logs / "validation.log")
+        return [r for _, r in read_records(self.path("data", "val_ctxs", queries.name))]
 
     def evaluation(self) -> dict:
         thresholds = self.runner.records["validation"]["summary"]["thresholds"]

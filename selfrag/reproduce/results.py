@@ -52,13 +52,17 @@ def write_results(experiment) -> dict:
         "critic_training": summary["critic"], "generator_training": summary["generator"],
         "decisions": summary["decisions"], "splits": summary["splits"],
     }
+    mixed = summary["validation"].get("popqa_validation_no_knowledge", 0)
     lines = [
         "# Small-scale Self-RAG: results",
         "",
         f"Base model `{experiment.sizes.base_model}`; commit `{data['commit']}`. Cells: metric "
         "(retrieval frequency). PopQA: match; PubHealth: accuracy; ARC-Challenge: match. "
         f"{experiment.sizes.eval_ndocs} passages per query; thresholds chosen on validation: "
-        + ", ".join(f"{t} δ={v}" for t, v in data["thresholds"].items()) + ".",
+        + ", ".join(f"{t} δ={v}" for t, v in data["thresholds"].items()) + "."
+        + (f" PopQA's validation split also held {mixed} no-knowledge instructions (with retrieved "
+           "passages), so that δ_PopQA weighs retrieving for knowledge questions against "
+           "derailing prompts that need none." if mixed else ""),
         "",
         "| system | PopQA | PubHealth | ARC-C |",
         "|---|---|---|---|",

@@ -85,6 +85,26 @@ def train_critic(job: CriticJob, config: TrainConfig) -> dict:
     return summary
 
 
+#: TrainingArguments names that transformers 5 removed or renamed, as the original's command lines
+#: (and the Stanford Alpaca train.py they come from) spell them -> today's name.
+RENAMED_TRAINING_ARGS = {
+    "--evaluation_strategy": "--eval_strategy",
+    "--no_cuda": "--use_cpu",
+    "--per_gpu_train_batch_size": "--per_device_train_batch_size",
+    "--per_gpu_eval_batch_size": "--per_device_eval_batch_size",
+}
+
+
+def modern_training_argv(argv: list[str]) -> list[str]:
+    """``argv`` with the old TrainingArguments spellings (:data:`RENAMED_TRAINING_ARGS`) renamed,
+    in both ``--name value`` and ``--name=value`` forms."""
+    out = []
+    for arg in argv:
+        name, eq, value = arg.partition("=")
+        out.append(RENAMED_TRAINING_ARGS.get(name, name) + eq + value)
+    return out
+
+
 def train_config_from_hf(args, warmup_ratio: float, max_seq_length: int, batching: str) -> TrainConfig:
     """Map HF ``TrainingArguments`` (as parsed from the original command line) onto TrainConfig."""
     save = str(getattr(args.save_strategy, "value", args.save_strategy))

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from support.fake_openai import FakeOpenAI
+
 from selfrag.baselines.openai_lm import OpenAILM
 from selfrag.cli import run_main
 from selfrag.errors import SelfRagError
@@ -14,9 +16,6 @@ from selfrag.errors import SelfRagError
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "retrieval_lm"))
 import run_baseline_lm  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fake_openai_server import FakeOpenAI  # noqa: E402
 
 KEY = "sk-test-key-never-logged-123"
 POPQA = ROOT / "eval_data/popqa_longtail_w_gs.head100.jsonl"

@@ -14,8 +14,8 @@ STAGES = ["splits", "evidence", "teacher", "critic_data", "critic", "critic_eval
           "generator_data", "generator", "merge", "validation", "evaluation", "decisions", "results"]
 
 
-def _run(out: Path) -> str:
-    done = subprocess.run([sys.executable, "-m", "selfrag.reproduce", str(out), "--smoke"],
+def _run(out: Path, *extra: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "selfrag.reproduce", str(out), "--smoke", *extra],
                           cwd=ROOT, capture_output=True, text=True, timeout=1200,
                           check=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -49,8 +49,19 @@ def test_smoke_run_connects_every_stage_and_resumes(tmp_path):
     items = [json.loads(x) for x in (out / "data/items.jsonl").read_text().splitlines()]
     assert not {i["instruction"] for i in items} & tests
 
+    # PopQA's validation split: its questions plus no-knowledge instructions, all with passages.
+    mixed = [json.loads(x) for x in
+             (out / "data/val_ctxs/val_popqa_and_no_knowledge.jsonl").read_text().splitlines()]
+    assert len(mixed) == 4 + 4 and all(len(r["ctxs"]) == 3 for r in mixed)
+    assert not {r["question"] for r in mixed} & {i["instruction"] for i in items}
+
     again = _run(out)
     assert all(f"[{stage}] done before" in again for stage in STAGES)
+    # A generator setting reruns the generator and what follows, nothing before it.
+    changed = _run(out, "--gen_epochs", "2")
+    cut = STAGES.index("generator")
+    assert all(f"[{stage}] done before" in changed for stage in STAGES[:cut])
+    assert all(f"[{stage}] finished" in changed for stage in STAGES[cut:])
 
     # Shipping: the fp16 adapter merged into the base gives the experiment's merged model.
     import torch

@@ -57,6 +57,23 @@ def test_readme_flags_map_onto_the_training_config(tmp_path):
             config.learning_rate, config.num_train_epochs) == (1, 8, 2e-5, 3)
 
 
+def test_old_training_argument_names_are_accepted(tmp_path):
+    from transformers import HfArgumentParser
+
+    from selfrag.training.critic import modern_training_argv
+
+    argv = modern_training_argv(["--output_dir", str(tmp_path), "--data_path", "x.json",
+                                 "--evaluation_strategy", "no", "--per_gpu_train_batch_size=2",
+                                 "--fsdp_transformer_layer_cls_to_wrap", "LlamaDecoderLayer",
+                                 "--overwrite_output_dir", "True", "--logging_dir", "logs"])
+    assert argv[4:6] == ["--eval_strategy", "no"] and argv[6] == "--per_device_train_batch_size=2"
+    parser = HfArgumentParser((critic_cli.ModelArguments, critic_cli.DataArguments,
+                               critic_cli.CriticTrainingArguments))
+    *_, args = parser.parse_args_into_dataclasses(critic_cli._with_cpu_flag(argv))
+    assert str(getattr(args.eval_strategy, "value", args.eval_strategy)) == "no"
+    assert args.per_device_train_batch_size == 2
+
+
 def test_critic_trains_single_process_and_reloads(tiny_model_path, data_path, tmp_path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
