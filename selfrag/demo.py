@@ -75,6 +75,17 @@ def show(question: str, result: ShortFormResult, threshold: float,
     print(f"A: {result.prediction.strip()!r}" + (f"   (gold: {golds[:3]})" if golds else ""))
 
 
+def default_threshold(model_name: str) -> float:
+    """The shipped model's validated δ_PopQA (its ``results.json``), else the original's 0.2."""
+    results = SELFRAG_ADAPTER / "results.json"
+    if model_name == DEFAULT_MODEL and results.is_file():
+        threshold = json.loads(results.read_text(encoding="utf-8"))["thresholds"]["popqa"]
+        print(f"Adaptive retrieval threshold δ={threshold}: the one its reproduction chose on "
+              "validation.")
+        return float(threshold)
+    return 0.2
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model_name", default=DEFAULT_MODEL, help="model id, folder or offline alias")
@@ -84,7 +95,10 @@ def main(argv: list[str] | None = None) -> None:
                              "up to 100)")
     parser.add_argument("--ndocs", type=int, default=3, help="passages per PopQA question")
     parser.add_argument("--max_new_tokens", type=int, default=40, help="tokens per continuation")
-    parser.add_argument("--threshold", type=float, default=0.2, help="adaptive retrieval threshold")
+    parser.add_argument("--threshold", type=float, default=None,
+                        help="adaptive retrieval threshold (default: for the offline default "
+                             "model, the δ its reproduction chose on validation; else 0.2, the "
+                             "original's)")
     parser.add_argument("--no_retriever", action="store_true",
                         help="do not search the bundled demo corpus for questions without passages")
     args = parser.parse_args(argv)
@@ -109,8 +123,11 @@ def main(argv: list[str] | None = None) -> None:
         print("Base model: SmolLM2-135M-Instruct with the 15 reflection tokens added, NOT Self-RAG-")
         print("trained: its reflection tokens are untrained, the decisions and scores below show the")
         print("machinery only.\n")
-    print(f"{elapsed()} loading {args.model_name} (the first run builds it from the base model "
-          "and the shipped adapter)", flush=True)
+    if args.threshold is None:
+        args.threshold = default_threshold(args.model_name)
+    print(f"{elapsed()} loading {args.model_name}" + (
+        " (the first run builds it from the base model and the shipped adapter)"
+        if args.model_name == DEFAULT_MODEL else ""), flush=True)
     lm = HFLanguageModel(args.model_name, device=args.device, batch_size=16)
     config = ShortFormConfig(threshold=args.threshold, max_new_tokens=args.max_new_tokens,
                              weights=CritiqueWeights(1.0, 1.0, 0.5, use_seqscore=True))

@@ -17,6 +17,7 @@ Every stage calls the project's own entry points (or library), in one experiment
  generator          ``finetune.py --use_special_tokens --use_lora`` (packed batches)
  merge              the adapter merged into the base, for evaluation
  validation         ``threshold_sweep.py`` on the validation split: the adaptive threshold
+                    (PopQA's split also holds held-out no-knowledge instructions)
  evaluation         baselines (``run_baseline_lm.py``) and Self-RAG (``threshold_sweep.py``,
                     which yields no-retrieval, adaptive and always-retrieve rows) per test set
  decisions          p(retrieve) on PopQA vs instructions that need no knowledge

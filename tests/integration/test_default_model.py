@@ -49,3 +49,6 @@ def test_demo_runs_offline(capsys):
     assert "trained into a small" in shown and "selfrag-smollm2-135m" in shown
     assert shown.count("Q: ") == 4 and shown.count("\nA: ") == 4
     assert "IsRel" in shown and "p([Retrieval])" in shown
+    # Each answer is printed as it is done, with its time; the trained model's own δ is used.
+    assert shown.count("answered in") == 4 and "done: 4 questions" in shown
+    assert "Adaptive retrieval threshold δ=" in shown
