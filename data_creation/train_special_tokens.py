@@ -1,4 +1,4 @@
-r"""Train the Self-RAG critic (the original's HF-style command line, spec §10.4).
+r"""Train the Self-RAG critic (the HF-style command line of the original script of this name).
 
 As in the original README (FSDP over 2 GPUs):
     torchrun --nproc_per_node=2 data_creation/train_special_tokens.py \

@@ -1,4 +1,4 @@
-r"""Fine-tune a Self-RAG generator (the original's flags and defaults, spec §9.1).
+r"""Fine-tune a Self-RAG generator (flags and defaults of the original ``finetune.py``).
 
 GPU (as the original scripts, see script_finetune_7b.sh):
     accelerate launch --mixed_precision bf16 --num_machines 1 --num_processes 4 --use_deepspeed \

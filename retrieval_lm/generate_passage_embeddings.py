@@ -1,4 +1,5 @@
-r"""Embed a passage corpus, one shard per run (spec §8.3), as ``.npy`` + ``.json`` (no pickle).
+r"""Embed a passage corpus, one shard per run like the original script, as ``.npy`` + ``.json``
+(no pickle).
 
 CPU-sized example (the bundled demo corpus and the offline default encoder)::
 
@@ -49,7 +50,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--no_title", action="store_true", help="embed the text without its title")
     p.add_argument("--lowercase", action="store_true", help="lowercase passages before encoding")
     p.add_argument("--normalize_text", action="store_true",
-                   help="apply the original's unicode normalisation (spec §8.7)")
+                   help="apply the original's unicode normalisation (its src/normalize_text.py)")
     p.add_argument("--checkpoint_every", type=int, default=50_000,
                    help="save progress every this many passages (resume granularity)")
     return p.parse_args(argv)

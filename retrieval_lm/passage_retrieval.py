@@ -1,6 +1,6 @@
 r"""Retrieve passages for one query (``--query``) or for every item of a file (``--data``).
 
-Batch mode, as documented by the original README but missing from its script (spec §8.6)::
+Batch mode, as documented by the original README but missing from its script (issue #65)::
 
     python retrieval_lm/passage_retrieval.py --passages eval_data/corpus/corpus.jsonl \
         --passages_embeddings "demo_embeddings/*" --data eval_data/popqa_longtail.jsonl \
@@ -72,7 +72,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="unused; kept for compatibility with the original")
     p.add_argument("--lowercase", action="store_true", help="lowercase queries before encoding")
     p.add_argument("--normalize_text", action="store_true",
-                   help="normalise queries as in spec §8.7 before encoding")
+                   help="normalise queries as the original's src/normalize_text.py does")
     args = p.parse_args(argv)
     if args.data and not args.output_dir:
         p.error("--data needs --output_dir")

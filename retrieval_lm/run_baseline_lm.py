@@ -1,6 +1,6 @@
 r"""Baselines: an LM without retrieval, with retrieved passages in the prompt, or RAG.
 
-Flags and defaults are the original script's (spec §6.1), so its README command lines work:
+Flags and defaults are the original script's, so its README command lines work:
 
     python retrieval_lm/run_baseline_lm.py --model_name meta-llama/Llama-2-7b-hf \
         --input_file eval_data/popqa_longtail_w_gs.jsonl --max_new_tokens 100 --metric match \

@@ -1,5 +1,5 @@
 r"""``run_baseline_refactor.py``: the script the original README runs for baselines but never
-shipped (spec §6). It is the same command as ``run_baseline_lm.py``: same flags, same output.
+shipped. It is the same command as ``run_baseline_lm.py``: same flags, same output.
 
     python retrieval_lm/run_baseline_refactor.py --model_name smollm2-135m \
         --input_file eval_data/health_claims_processed.head100.jsonl --task fever \

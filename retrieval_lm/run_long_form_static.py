@@ -1,6 +1,6 @@
 r"""Self-RAG long-form inference with segment-level beam search (ASQA, ELI5, FactScore).
 
-Flags and defaults are the original script's (spec §5.1); its README commands work, e.g.
+Flags and defaults are the original script's; its README commands work, e.g.
 
     python retrieval_lm/run_long_form_static.py --model_name selfrag/selfrag_llama2_7b \
         --ndocs 5 --max_new_tokens 300 --threshold 0.2 --use_grounding --use_utility \

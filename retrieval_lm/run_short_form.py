@@ -1,6 +1,6 @@
 r"""Self-RAG short-form inference (PopQA, TriviaQA, PubHealth, ARC-Challenge).
 
-Flags and defaults are the original script's (spec §4.1), so its README command lines work:
+Flags and defaults are the original script's, so its README command lines work:
 
     python retrieval_lm/run_short_form.py --model_name selfrag/selfrag_llama2_7b \
         --input_file eval_data/popqa_longtail_w_gs.jsonl --mode adaptive_retrieval \

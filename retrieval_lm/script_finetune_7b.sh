@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fine-tune the Self-RAG 7B generator as in the paper (spec §9.4): Llama-2-7B, 4 GPUs,
+# Fine-tune the Self-RAG 7B generator as in the paper and the original script: Llama-2-7B, 4 GPUs,
 # DeepSpeed ZeRO-3, bf16, total batch 128 (1 per GPU x 4 GPUs x 32 accumulation steps).
 # Run from retrieval_lm/ with train.jsonl (selfrag/selfrag_train_data) next to it.
 set -euo pipefail

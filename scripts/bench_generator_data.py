@@ -1,4 +1,4 @@
-"""Generator-data throughput: items per minute through the whole pipeline (spec §11).
+"""Generator-data throughput: items per minute through the whole generator-data pipeline.
 
 Critic: the default model (``smollm2-135m``) on the HF backend; passages: a MiniLM exact index
 over the first ``--corpus_passages`` passages of the bundled corpus (built in the run, not

@@ -5,9 +5,9 @@ Draws N vectors (default 1,000,000, d=768) that resemble real dense-retriever em
 dimension, score profile of the exact top-k), then for an exact ``Flat`` index and compressed
 configurations prints bytes per vector, the index's RAM, build (train + add) time, queries/s
 (batches of 1,000 queries, top-20) and recall@20 against the exact top-20, and the memory
-extrapolated to the 21,015,324 passages of DPR's Wikipedia (spec §8.3, §16 item 4). Then it
-measures passages/s of the offline encoder (and of a Contriever-sized random BERT) on real
-passages from the bundled corpus.
+extrapolated to the 21,015,324 passages of DPR's Wikipedia (``psgs_w100.tsv``; the original
+README asks for ~100 GB of RAM to search it). Then it measures passages/s of the offline encoder
+(and of a Contriever-sized random BERT) on real passages from the bundled corpus.
 
 Configurations marked ``mips`` use the MIPS → L2 reduction of
 :mod:`selfrag.retrieval.index` (``PassageIndex.create(..., mips_max_norm=M)``): one extra
@@ -37,12 +37,12 @@ from tqdm.auto import tqdm
 
 from selfrag.retrieval.index import max_norm, mips_database, mips_queries
 
-WIKIPEDIA_PASSAGES = 21_015_324  # DPR psgs_w100.tsv (spec §8.3)
+WIKIPEDIA_PASSAGES = 21_015_324  # DPR psgs_w100.tsv, the original's full corpus
 K, QUERY_BATCH = 20, 1_000
 CHUNK = 100_000
 
 # name -> (factory string, search-parameter settings separated by ';', MIPS transform?).
-# Without the transform: an inner-product index, like the original (spec §8.4).
+# Without the transform: an inner-product index, like the original's ``src/index.Indexer``.
 # Bytes per passage at 21M = codes + 8 B id inside IVF lists + 8 B in our id map; the 4 GB
 # target leaves <= 190 B in all.
 CONFIGS = {

@@ -1,10 +1,10 @@
 """Benchmark: the batched short-form engine against an original-style per-query loop.
 
-The original (spec §4.3) handles one query at a time: a full-length initial generation from the
-plain prompt (batch 1), then one call with the query's K evidence prompts (batch K), or a
-[No Retrieval] generation. This script runs exactly that loop and the batched engine on the same
-model, inputs and decision rule, checks that both give the same decisions and predictions, and
-prints queries per second of each and their ratio.
+The original (``run_short_form.py``, ``call_model_rerank_w_scores_batch``) handles one query at a
+time: a full-length initial generation from the plain prompt (batch 1), then one call with the
+query's K evidence prompts (batch K), or a [No Retrieval] generation. This script runs exactly
+that loop and the batched engine on the same model, inputs and decision rule, checks that both
+give the same decisions and predictions, and prints queries per second of each and their ratio.
 
     python scripts/bench_short_form.py --model_name smollm2-135m --n_queries 50 --ndocs 10
 """

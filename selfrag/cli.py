@@ -38,7 +38,7 @@ def flag_error(flag: str, message: str) -> SelfRagError:
     return SelfRagError(f"{flag}: {message}")
 
 
-# -- flags shared by run_short_form.py and run_long_form_static.py (spec §4.1, §5.1) -----------
+# -- flags shared by run_short_form.py and run_long_form_static.py (the originals' flags) ----------
 def add_model_flags(p, *, required: bool = True, default: str | None = None,
                     model_help: str = "HF id or folder of a Self-RAG model, or an offline alias: "
                                       "selfrag-smollm2-135m (trained here), smollm2-135m (untrained base)",

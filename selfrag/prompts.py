@@ -1,4 +1,5 @@
-"""Prompt templates, task instructions and passage formatting (spec §3).
+"""Prompt templates, task instructions and passage formatting (after the original
+``retrieval_lm/utils.py``).
 
 Every string here is an interface fact: the released checkpoints were trained on exactly these
 templates, so changing a single newline changes their behaviour.
@@ -10,11 +11,13 @@ from collections.abc import Mapping, Sequence
 
 from selfrag.tokens import PARAGRAPH_CLOSE, PARAGRAPH_OPEN, RETRIEVAL
 
-# Generator prompt (§3.1): no system preamble, trailing newline after "### Response:".
+# Generator prompt (the original ``finetune.py``): no system preamble, trailing newline after
+# "### Response:".
 PROMPT_NO_INPUT = "### Instruction:\n{instruction}\n\n### Response:\n"
 PROMPT_WITH_INPUT = "### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:\n"
 
-# Critic prompt (§10.4): like the generator's but with no trailing newline.
+# Critic prompt (the original ``train_special_tokens.py``): like the generator's but with no
+# trailing newline.
 CRITIC_PROMPT_NO_INPUT = "### Instruction:\n{instruction}\n\n### Response:"
 CRITIC_PROMPT_WITH_INPUT = "### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:"
 
@@ -23,7 +26,7 @@ ALPACA_PREAMBLE = (
     "Write a response that appropriately completes the request."
 )
 
-#: Baseline templates of the original ``utils.PROMPT_DICT`` (§3.2).
+#: Baseline templates of the original ``utils.PROMPT_DICT``.
 BASELINE_PROMPTS: dict[str, str] = {
     "prompt_no_input": PROMPT_NO_INPUT,
     "prompt_no_input_retrieval": (
@@ -36,7 +39,8 @@ BASELINE_PROMPTS: dict[str, str] = {
     "llama_chat_prompt_retrieval": "[INST]{paragraph}\n{instruction}[/INST]",
 }
 
-#: Task instructions (§3.3). ``fever`` is also used for PubHealth at evaluation time.
+#: Task instructions (the original ``utils.TASK_INST``). ``fever`` is also used for PubHealth at
+#: evaluation time.
 _MULTIPLE_CHOICE = "Given four answer candidates, A, B, C and D, choose the best answer choice."
 TASK_INST: dict[str, str] = {
     "wow": (
@@ -97,7 +101,7 @@ def format_critic_prompt(instruction: str, input: str | None = None) -> str:
 
 
 def passage_text(passage: Mapping) -> str:
-    """``title\\ntext`` as the checkpoints saw passages in training (§3.1)."""
+    """``title\\ntext`` as the checkpoints saw passages in training."""
     return f"{passage.get('title') or ''}\n{passage['text']}"
 
 
@@ -118,7 +122,7 @@ def choice_letter(label: str) -> str:
 
 
 def format_choices(labels: Sequence[str], texts: Sequence[str], faithful: bool = False) -> str:
-    """The ``\\nA: ...\\nB: ...`` block appended to ARC questions (§3.4).
+    """The ``\\nA: ...\\nB: ...`` block appended to ARC questions (as the original does).
 
     By default every option is listed under its letter. ``faithful`` reproduces the original:
     exactly A-D, a missing option left empty and a fifth option (E) dropped.
@@ -131,7 +135,8 @@ def format_choices(labels: Sequence[str], texts: Sequence[str], faithful: bool =
 
 def short_form_instruction(question: str, task: str | None, choices: Mapping | None = None,
                            faithful: bool = False) -> str:
-    """Compose the short-form instruction (§3.4; note the differing separators, kept as is).
+    """Compose the short-form instruction (the original ``preprocess_input_data``; note the
+    differing separators, kept as is).
 
     - ``arc_c``: ``TASK_INST + "\\n\\n### Input:\\n" + question + choices``
     - other tasks with an instruction (``fever``): ``TASK_INST + "\\n\\n## Input:\\n\\n" + question``
@@ -146,7 +151,7 @@ def short_form_instruction(question: str, task: str | None, choices: Mapping | N
 
 
 def long_form_instruction(question: str, task: str) -> str:
-    """Long-form and training-data form: ``TASK_INST + "## Input:\\n\\n" + question`` (§3.4)."""
+    """Long-form and training-data form: ``TASK_INST + "## Input:\\n\\n" + question``."""
     if task in TASK_INST:
         return TASK_INST[task] + "## Input:\n\n" + question
     return question

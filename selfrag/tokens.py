@@ -3,7 +3,7 @@
 This module is the only place where a reflection-token string is spelled. The strings and their
 order are interface facts: the released checkpoints (``selfrag/selfrag_llama2_7b``, ``..._13b``)
 added them in this order, so they sit at ids 32000-32014 of those tokenizers, followed by
-``<pad>`` at 32015 (spec §2.1).
+``<pad>`` at 32015 (their ``added_tokens.json``).
 """
 
 from __future__ import annotations
@@ -53,7 +53,8 @@ ISUSE_GROUP = UTILITY
 MARKUP_GROUP = (PARAGRAPH_OPEN, PARAGRAPH_CLOSE)
 
 #: Tokens removed from final answers. All 15: the original's list forgets
-#: ``[Continue to Use Evidence]`` (spec §2.2), which ``FAITHFUL_CONTROL_TOKENS`` reproduces.
+#: ``[Continue to Use Evidence]`` (``control_tokens`` in its ``utils.py``), which
+#: ``FAITHFUL_CONTROL_TOKENS`` reproduces.
 CONTROL_TOKENS: tuple[str, ...] = REFLECTION_TOKENS
 FAITHFUL_CONTROL_TOKENS: tuple[str, ...] = tuple(t for t in REFLECTION_TOKENS if t != CONTINUE_EVIDENCE)
 

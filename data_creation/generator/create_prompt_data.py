@@ -1,5 +1,5 @@
 r"""(Sentence x passage) pairs for the IsRel / IsSup critics (the original
-``create_prompt_data.py``, spec §11.3), split into ``--num_jobs`` files
+``create_prompt_data.py``), split into ``--num_jobs`` files
 ``prompt_data_batch_{j}.jsonl`` — every pair lands in one (the original dropped the remainder).
 
     python data_creation/generator/create_prompt_data.py --input_file sentences_with_ctxs.jsonl \

@@ -1,5 +1,5 @@
-r"""Retrieval queries, or sentence-level instances (the original ``create_retrieval_data.py``,
-spec §11.2).
+r"""Retrieval queries, or sentence-level instances (the original
+``create_retrieval_data.py``).
 
 Without ``--multiple_sent`` (step 3): one query per item, ``instruction + " " + output``:
 

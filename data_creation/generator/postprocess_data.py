@@ -1,4 +1,4 @@
-r"""Final assembly of the generator training data (the original ``postprocess_data.py``, §11.4).
+r"""Final assembly of the generator training data (the original ``postprocess_data.py``).
 
 Flags are the original's, spelling included (``--groudness_pred``); every file flag takes one or
 more files. Default: the paper's passage choice (Relevant + Fully supported, ties by retrieval

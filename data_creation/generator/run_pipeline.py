@@ -1,4 +1,5 @@
-r"""Generator training data end to end (spec §11): every step, resumable, in one work folder.
+r"""Generator training data end to end (the steps of the original ``data_creation/generator/``):
+every step, resumable, in one work folder.
 
 Ours (the original ran eleven commands by hand). CPU-sized example, critic = the offline default
 model, passages from the bundled demo corpus:
@@ -52,7 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top_n", type=int, default=10, help="passages labelled per sentence")
     p.add_argument("--multi_retrieval_task", type=str, default="multi_retrieval",
                    choices=["multi_retrieval", "multi_retrieval_three_way"],
-                   help="two-way (spec §11 step 6) or three-way (adds [Continue to Use Evidence])")
+                   help="per-sentence Retrieve labels: two-way, as in the original, or three-way "
+                        "(adds [Continue to Use Evidence])")
     p.add_argument("--splitter", type=str, default="auto",
                    choices=["auto", "en_core_web_sm", "sentencizer"],
                    help="spaCy sentence splitter (auto: en_core_web_sm when installed)")

@@ -1,4 +1,4 @@
-r"""Critic inference over a file of items (the original ``run_reward_vllm.py``, spec §11.1).
+r"""Critic inference over a file of items (the original ``run_reward_vllm.py``).
 
 Flags are the original's. Unlike it: any backend of ``selfrag.lm`` (``--backend hf`` on CPU/GPU,
 ``vllm`` on GPU), the critic's *training* prompt (``--faithful``: the original's Alpaca

@@ -1,4 +1,5 @@
-"""Baseline inputs: gold answers, instructions, passages and prompts (spec §6.2, §3.2-3.4).
+"""Baseline inputs: gold answers, instructions, passages and prompts, as in the original
+``run_baseline_lm.py`` and ``utils.PROMPT_DICT``.
 
 Everything is validated before a model is loaded, so a bad line fails in a second with its file,
 line and field.
@@ -18,9 +19,9 @@ from selfrag.prompts import BASELINE_PROMPTS, TASK_INST, canonical_task, format_
 
 logger = logging.getLogger(__name__)
 
-#: Tasks whose instruction gets the ``TASK_INST`` prefix in the baseline script (spec §6.2).
+#: Tasks whose instruction gets the ``TASK_INST`` prefix in the original ``run_baseline_lm.py``.
 PREFIXED_TASKS = ("fever", "arc_c")
-#: Separator between an instruction prefix and the question in the baseline script (spec §3.4).
+#: Separator between an instruction prefix and the question in the original baseline script.
 INPUT_SEPARATOR = "\n\n### Input:\n"
 
 
@@ -32,7 +33,8 @@ class BaselineExample:
         line: line (or list position) of the record in the input file.
         record: the record as read; the output file is this record with results added.
         instruction: the composed instruction (task prefix and, by default, ARC choices).
-        golds: gold answers (spec §6.2 precedence), ``[]`` when the record has none.
+        golds: gold answers (the original baseline's field precedence), ``[]`` when the record
+            has none.
         passages: the top-n passages used by retrieval and RAG modes.
     """
 
@@ -44,7 +46,7 @@ class BaselineExample:
 
 
 def check_prompt_name(prompt_name: str, needs_paragraph: bool, faithful: bool = False) -> str:
-    """Validate ``--prompt_name`` against the original PROMPT_DICT (spec §3.2).
+    """Validate ``--prompt_name`` against the original ``utils.PROMPT_DICT``.
 
     With passages but a template without ``{paragraph}`` the ``_retrieval`` variant is used
     (the original silently dropped the passages); ``faithful`` keeps the name as given.
@@ -67,8 +69,9 @@ def check_prompt_name(prompt_name: str, needs_paragraph: bool, faithful: bool = 
 
 
 def golds_of(path, line: int, item: Mapping) -> list[str]:
-    """Gold answers, later fields overriding earlier ones (spec §6.2): ``golds``, else ``output``,
-    then ``answers``, then ``possible_answers`` (a string-encoded list), then ``[answerKey]``."""
+    """Gold answers, later fields overriding earlier ones (as the original baseline): ``golds``,
+    else ``output``, then ``answers``, then ``possible_answers`` (a string-encoded list), then
+    ``[answerKey]``."""
     golds = item.get("golds", item.get("output"))
     field_name = "golds" if "golds" in item else "output"
     if "answers" in item:
@@ -93,7 +96,7 @@ def golds_of(path, line: int, item: Mapping) -> list[str]:
 
 def compose_instruction(question: str, task: str | None, prefix: str | None,
                         choices: Mapping | None, faithful: bool) -> str:
-    """``prefix + "\\n\\n### Input:\\n" + question`` (spec §3.4, §6.2).
+    """``prefix + "\\n\\n### Input:\\n" + question`` (as the original ``run_baseline_lm.py``).
 
     The prefix is ``--instruction`` when given, else ``TASK_INST`` for fever/arc_c. ARC choices
     are appended by default; the original never showed them (``faithful``).
@@ -127,7 +130,8 @@ def _check_passages(path, line: int, ctxs, top_n: int, key: str) -> list[dict]:
 def load_retrieval_passages(retrieval_file: str | Path, records: Sequence[tuple[int, dict]],
                             input_file: str | Path) -> list[tuple[Path, int, object]]:
     """Passages for each input record from ``--retrieval_file``: matched by ``id`` when both
-    files carry ids, else by position (spec §6.2). Returns ``(file, line, ctxs)`` per record.
+    files carry ids, else by position, as the original baseline did. Returns ``(file, line, ctxs)``
+    per record.
 
     Raises:
         InputError: an id missing from the retrieval file, or files of different lengths.
@@ -187,11 +191,11 @@ def load_baseline_examples(input_file: str | Path, task: str | None = None,
 
 
 def format_paragraph(passages: Sequence[Mapping], start: int = 0) -> str:
-    """``"[i] " + title + "\\n" + text`` per passage, joined by newlines (spec §6.2)."""
+    """``"[i] " + title + "\\n" + text`` per passage, joined by newlines (as the original)."""
     return "\n".join(f"[{start + i}] {p.get('title') or ''}\n{p['text']}"
                      for i, p in enumerate(passages))
 
 
 def build_prompt(prompt_name: str, instruction: str, paragraph: str | None = None) -> str:
-    """Fill a template of the original PROMPT_DICT (spec §3.2)."""
+    """Fill a template of the original ``utils.PROMPT_DICT``."""
     return BASELINE_PROMPTS[prompt_name].format(instruction=instruction, paragraph=paragraph or "")

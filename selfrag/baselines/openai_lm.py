@@ -1,4 +1,5 @@
-"""OpenAI (or any OpenAI-compatible server) as a baseline model, with retries (spec §6.2).
+"""OpenAI (or any OpenAI-compatible server) as a baseline model, with retries (the original
+``run_baseline_lm.py`` retried with exponential backoff).
 
 The original used the pre-1.0 ``openai`` package, recognised three model names, and turned API
 errors into the answer string "ERROR: API error outputs". Here: the ``openai>=1`` client, any
@@ -28,7 +29,8 @@ from selfrag.io import read_text
 
 logger = logging.getLogger(__name__)
 
-#: Completion-API models of the original (spec §6.2); other names use chat completions.
+#: Completion-API models (the original used it for ``text-davinci-003``); other names use chat
+#: completions.
 COMPLETION_MODEL_PREFIXES = ("text-davinci", "davinci", "babbage", "gpt-3.5-turbo-instruct")
 #: Names treated as OpenAI models by ``--backend auto``.
 OPENAI_MODEL_PREFIXES = ("gpt-", "text-davinci", "davinci", "babbage", "o1", "o3", "o4", "chatgpt")

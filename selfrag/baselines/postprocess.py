@@ -1,4 +1,5 @@
-"""Turning baseline generations into answers, and the baseline metrics (spec §6.2).
+"""Turning baseline generations into answers, and the baseline metrics of the original
+``run_baseline_lm.py``.
 
 Differences from the original, reproduced by ``faithful``:
 
@@ -16,7 +17,7 @@ from selfrag.inference.answers import END_MARKERS
 
 
 def cut_output(text: str) -> str:
-    """Keep the text before the first blank line and drop end markers (spec §6.2)."""
+    """Keep the text before the first blank line and drop end markers, as the original did."""
     text = text.split("\n\n")[0]
     for marker in END_MARKERS:
         text = text.replace(marker, "")
@@ -51,18 +52,18 @@ def uses_closed_postprocessing(task: str | None, choices: Sequence[str] | None) 
 
 def applies_to_item(index: int, n_items: int, batch_size: int, faithful: bool) -> bool:
     """Whether closed-set post-processing reaches item ``index``: always by default; faithful,
-    only for the items of the last, partial batch (the original's bug, spec §6.2)."""
+    only for the items of the last, partial batch (a bug of the original ``run_baseline_lm.py``)."""
     if not faithful:
         return True
     return index >= (n_items // batch_size) * batch_size
 
 
 def first_gold_substring(prediction: str, golds: Sequence[str]) -> float:
-    """The baseline script's ``accuracy``: the first gold is a substring of the output (§6.2)."""
+    """The baseline script's ``accuracy``: the first gold is a substring of the output."""
     return float(bool(golds) and golds[0] in prediction)
 
 
-#: ``--metric`` of run_baseline_lm.py: ``accuracy`` is the script's own definition (§6.2).
+#: ``--metric`` of run_baseline_lm.py: ``accuracy`` is the original script's own definition.
 BASELINE_METRICS = ("em", "accuracy", "match", "f1")
 
 

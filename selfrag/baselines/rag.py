@@ -27,7 +27,8 @@ from selfrag.lm.base import GenerationRequest, LanguageModel
 
 def document_weights(passages: Sequence[Mapping]) -> np.ndarray:
     """``p(d|x)``: softmax over the passages' ``score`` fields (strings allowed, as in the
-    Contriever files, spec §13); uniform when any score is missing or not a number."""
+    Contriever hits of the original evaluation files); uniform when any score is missing or not
+    a number."""
     scores = []
     for passage in passages:
         try:

@@ -1,4 +1,5 @@
-"""A whole baseline run (spec §6): examples in, scored JSONL out, resumable.
+"""A whole baseline run, like the original ``run_baseline_lm.py``: examples in, scored JSONL out,
+resumable.
 
 Modes: ``vanilla`` (no passages), ``retrieval`` (top-n passages in the prompt), ``rag_sequence``
 and ``rag_token`` (one prompt per passage, marginalised, :mod:`selfrag.baselines.rag`).
@@ -36,7 +37,7 @@ logger = logging.getLogger(__name__)
 
 MODES = ("vanilla", "retrieval", "rag_sequence", "rag_token")
 RAG_MODES = ("rag_sequence", "rag_token")
-#: The original sampled (spec §6.2); the default decodes greedily.
+#: The original sampled (temperature 0.8, top_p 0.95); the default decodes greedily.
 FAITHFUL_TEMPERATURE, FAITHFUL_TOP_P = 0.8, 0.95
 
 
@@ -94,7 +95,8 @@ class BackendGenerator:
 
 class OpenAIGenerator:
     """:class:`~selfrag.baselines.openai_lm.OpenAILM` as a text generator. Default temperature
-    0; faithful: 0 for the completions API, the server default for chat (spec §6.2)."""
+    0; faithful: 0 for the completions API, the server default for chat (as the
+    original)."""
 
     def __init__(self, client, max_new_tokens: int, faithful: bool = False):
         self.client, self.max_new_tokens = client, max_new_tokens
@@ -159,7 +161,7 @@ def run_baseline(config: BaselineConfig, examples: Sequence[BaselineExample], re
 
 
 def final_prediction(raw: str, index: int, n_items: int, config: BaselineConfig) -> str:
-    """Cut at the first blank line, then closed-set post-processing (spec §6.2)."""
+    """Cut at the first blank line, then closed-set post-processing, as the original."""
     prediction = cut_output(raw)
     if not config.faithful:
         prediction = prediction.strip()
@@ -173,8 +175,8 @@ def final_prediction(raw: str, index: int, n_items: int, config: BaselineConfig)
 def assemble_records(config: BaselineConfig, examples: Sequence[BaselineExample],
                      outputs: Sequence[dict]) -> tuple[list[dict], dict]:
     """The input records with ``output``, ``golds``, ``metric_result``, ``instruction`` and
-    ``paragraph`` added (spec §6.2; plus ``metric`` and, for RAG, ``rag``), and the summary
-    ``{metric, score, n, ...}``."""
+    ``paragraph`` added (the original's fields; plus ``metric`` and, for RAG, ``rag``), and the
+    summary ``{metric, score, n, ...}``."""
     metric = baseline_metric(config.metric)
     records, results = [], []
     for index, (example, output) in enumerate(zip(examples, outputs)):

@@ -1,4 +1,4 @@
-"""Result tables in the shape of the paper's Table 2 (spec §15.1) from run output files.
+"""Result tables in the shape of the paper's Table 2 from run output files.
 
 Reads run_short_form.py outputs (one JSON object with ``preds``/``golds``/``metric_results``)
 and run_baseline_lm.py outputs (JSONL records with ``output``/``golds``/``metric_result``).
@@ -17,7 +17,7 @@ from selfrag.baselines.postprocess import baseline_metric
 from selfrag.errors import InputError
 from selfrag.io import read_records, read_text
 
-#: Table 2 columns (spec §15.1): key and header.
+#: Paper Table 2 columns: key and header.
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("popqa", "PopQA"), ("triviaqa", "TQA"), ("pubhealth", "Pub"), ("arc_c", "ARC"),
     ("bio", "Bio"), ("asqa_em", "ASQA em"), ("asqa_rouge", "rg"), ("asqa_mauve", "mau"),
@@ -27,7 +27,7 @@ TASK_ALIASES = {"fever": "pubhealth", "health": "pubhealth", "arc": "arc_c", "tq
                 "factscore": "bio", "asqa": "asqa_em"}
 
 _T2_KEYS = [key for key, _ in COLUMNS]
-_T2_ROWS = {  # paper Table 2 (spec §15.1); None = not reported
+_T2_ROWS = {  # paper Table 2; None = not reported
     "Llama2-chat 13B": (20.0, 59.3, 49.4, 38.4, 55.9, 22.4, 29.6, 28.6, None, None),
     "Ret-Llama2-chat 13B": (51.8, 59.8, 52.1, 37.9, 79.9, 32.8, 34.8, 43.8, 19.8, 36.1),
     "ChatGPT": (29.3, 74.3, 70.1, 75.3, 71.8, 35.3, 36.2, 68.8, None, None),

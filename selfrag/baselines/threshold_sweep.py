@@ -7,7 +7,8 @@ retrieval never taken (adaptive with an infinite threshold, which records every 
 result when ``score > t`` and the query can retrieve, else the no-retrieval one: the same
 decisions and answers as separate runs with ``--threshold t`` (checked in
 tests/baselines/test_threshold_sweep.py). With ``faithful`` the score is the released code's
-log-prob ratio (spec §4.3), read from one extra single-step pass.
+log-prob ratio (the original ``run_short_form.py``, ``call_model_rerank_w_scores_batch``), read
+from one extra single-step pass.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ class SweepEntry:
     faithful: bool = False
 
     def result(self, threshold: float) -> dict:
-        """The result a separate run with ``threshold`` gives (spec §4.3 decision rule)."""
+        """The result a separate run with ``threshold`` gives (retrieval iff score > threshold)."""
         if not (self.can_retrieve and self.score > threshold):
             return self.no_retrieve
         return {**self.retrieve, "retrieval_probability": self.no_retrieve["retrieval_probability"],
@@ -58,7 +59,7 @@ def sweep_pass(lm: LanguageModel, config: ShortFormConfig, queries: Sequence[Sho
                             retriever, n_docs)
     retrieved = always.run(queries, progress)
     not_retrieved = never.run(queries, progress)
-    if config.faithful:  # the released rule: log-prob ratio at the first position (§4.3)
+    if config.faithful:  # the released rule: log-prob ratio at the first position
         request = GenerationRequest(1, control_ids=never.control_ids)
         first = lm.generate([q.prompt for q in queries], request)
         scores = [faithful_retrieval_ratio(g.control_logprobs[0]) for g in first]

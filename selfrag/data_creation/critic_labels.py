@@ -1,4 +1,5 @@
-"""Critic labels from an LLM judge: the engine of the ``chatgpt_*.py`` scripts (spec §10, §10.1).
+"""Critic labels from an LLM judge: the engine of the ``chatgpt_*.py`` scripts
+(named after the original GPT-4 labelling scripts).
 
 One labeller per reflection-token type — ``need_retrieval`` (Retrieve), ``relevance`` (IsRel),
 ``groundness`` (IsSup), ``utility`` (IsUse) — sends each item to an OpenAI-compatible judge with
@@ -77,7 +78,8 @@ def build_parser(labeller: str, description: str | None) -> argparse.ArgumentPar
     p = argparse.ArgumentParser(description=description, epilog=EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--input_files", type=str, nargs="+", required=True,
-                   help=".json lists or JSONL files of items (schema: spec §10)")
+                   help=".json lists or JSONL files of items (fields as in the original "
+                        "gpt4_reward/README.md)")
     p.add_argument("--output_file_name", type=str, required=True,
                    help="output: a JSON list of {input, label fields, raw_output, label, judge}")
     p.add_argument("--model_name", type=str, default=DEFAULT_MODEL, help="judge model")

@@ -1,4 +1,4 @@
-"""Critic SFT data from judge labels: ``combine_chat_gpt_reward.py`` (spec §10.3).
+"""Critic SFT data from judge labels: the original ``combine_chat_gpt_reward.py``.
 
 Each labelled record becomes ``{"instruction", "input", "output", "task"}``: the critic
 instruction and input template of :mod:`selfrag.data_creation.critic_templates`, and the label

@@ -1,4 +1,5 @@
-"""What the critic model reads: its instructions and input templates (spec §10.3, §11.1).
+"""What the critic model reads: its instructions and input templates (the original
+``combine_chat_gpt_reward.py`` and ``run_reward_vllm.py``).
 
 The critic is trained on ``{"instruction": <critic instruction>, "input": <formatted input>,
 "output": <label>}`` and queried with the same pair, so both the SFT data (``combine``) and the
@@ -32,7 +33,8 @@ from selfrag.tokens import (
     UTILITY,
 )
 
-#: Input templates by ``--input_mode`` name (interface strings, spec §10.3).
+#: Input templates by ``--input_mode`` name (interface strings of the original
+#: ``combine_chat_gpt_reward.py``).
 INPUT_TEMPLATES: dict[str, str] = {
     "retrieval_input": "Task instruction: {instruction}",
     "relevance_input": "Task instruction: {instruction}\nEvidence: {evidence}",
@@ -71,7 +73,7 @@ _UTILITY_SCALE = (
 
 #: Critic instructions by ``--inst_mode`` name.
 INSTRUCTIONS: dict[str, str] = {
-    # Verbatim interface strings (spec §10.3).
+    # Verbatim interface strings (the original ``combine_chat_gpt_reward.py``).
     "retrieval_instruction": (
         "When provided with instruction, please evaluate whether seeking additional information "
         "from external sources such as the web (e.g., Wikipedia) aids in producing a more "

@@ -1,5 +1,5 @@
 """The items the critic labellers send to the judge: reading, filling in, checking, choosing a
-prompt (spec §10, §10.1).
+prompt (as the original ``chatgpt_*.py`` scripts did).
 
 Item schema (the original's README): ``instruction``, ``target_output`` (one output sentence),
 ``evidence`` (passage text), ``preceding_sentences``, ``output`` (the full output), ``q_id``,
@@ -80,7 +80,7 @@ def choose_prompt(labeller: str, item: Mapping, options: ItemOptions) -> JudgePr
         if not options.multi_retrieval:
             return PROMPTS["retrieval"]
         if options.three_way and options.faithful:
-            preceding = not preceding  # the original's inverted choice (spec §10.1)
+            preceding = not preceding  # the original's inverted choice
         base = "multi_retrieval_three_way" if options.three_way else "multi_retrieval"
         return PROMPTS[base if preceding else f"{base}_no_preceding"]
     if labeller == "relevance":

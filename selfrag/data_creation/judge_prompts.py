@@ -1,4 +1,4 @@
-"""Prompts that ask an LLM judge (GPT-4 in the paper) for the critic's labels (spec §10.1).
+"""Prompts that ask an LLM judge (GPT-4 in the paper) for the critic's labels.
 
 Each prompt has the structure of the original's: a task description, demonstrations separated
 by ``##`` lines, then the test item, ending with the label field (``Rating:``, ``Score:``,
@@ -34,7 +34,7 @@ from selfrag.tokens import (
     RETRIEVAL,
 )
 
-#: Line between demonstrations, and before the test item (spec §10.1).
+#: Line between demonstrations, and before the test item (as in the original prompts).
 SEPARATOR = "##"
 _ANSWER_FORMAT = ("Write your answer on the first line after '{field}:', then one line starting "
                   "with 'Explanation:' that gives your reasons.")

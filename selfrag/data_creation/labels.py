@@ -1,8 +1,8 @@
 """Label kinds of the critic data and reading a label out of a judge's or critic's reply.
 
 One parser serves both places the original parsed labels (with different, lossy rules): GPT-4
-replies in the labelling scripts (spec §10.1) and critic predictions in the generator-data
-assembly (spec §11.4). It accepts the forms judges actually write — ``[Relevant]``,
+replies in the labelling scripts (``chatgpt_*.py``) and critic predictions in the generator-data
+assembly (``postprocess_data.py``). It accepts the forms judges actually write — ``[Relevant]``,
 ``Rating: [Irrelevant]``, ``Relevant``, ``[Yes]``, ``5``, ``Score: 4``, ``4/5``, ``4 out of 5``,
 ``[Utility:4]``, ``No support/Contradictory`` — and
 returns ``None`` for a reply with no label or with two different labels: such replies are

@@ -1,4 +1,5 @@
-"""Loading long-form inputs: ASQA/ELI5 (ALCE format) and FactScore biographies (spec §5.5, §13)."""
+"""Loading long-form inputs: ASQA/ELI5 (ALCE format) and FactScore biographies, the files the
+original ``run_long_form_static.py`` reads."""
 
 from __future__ import annotations
 

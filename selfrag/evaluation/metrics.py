@@ -1,4 +1,5 @@
-"""Answer metrics (spec §7): match, accuracy, exact match and token F1 (SQuAD normalisation).
+"""Answer metrics (after the original ``retrieval_lm/metrics.py``): match, accuracy, exact match
+and token F1 (SQuAD normalisation).
 
 Each metric scores one prediction against its gold answers and returns a float in [0, 1];
 averages over a dataset are taken by the caller.

@@ -1,4 +1,5 @@
-"""Loading short-form evaluation files into validated examples (spec §4.2, §13).
+"""Loading short-form evaluation files into validated examples (the original evaluation
+files, read as the original ``run_short_form.py`` does).
 
 Everything is checked before a model is loaded, so that a bad line fails in a second with its
 file, line and field, and not an hour into a run.

@@ -6,7 +6,8 @@ from collections.abc import Sequence
 
 from selfrag.tokens import CONTROL_TOKENS, FAITHFUL_CONTROL_TOKENS
 
-#: End-of-text markers the original strips besides the control tokens (spec §4.5).
+#: End-of-text markers the original strips besides the control tokens (in its
+#: ``postprocess_answer_option_conditioned``).
 END_MARKERS = ("</s>", "<|endoftext|>")
 CLOSED_SET_TASKS = ("fever", "arc_c")
 
@@ -24,7 +25,7 @@ def strip_control_tokens(text: str, faithful: bool = False, extra: Sequence[str]
 
 
 def clean_prediction(prediction: str, faithful: bool = False) -> str:
-    """The original's final touches (spec §4.6): drop a leading ``#``/``:``, map FEVER labels.
+    """The original's final touches (in its ``main``): drop a leading ``#``/``:``, map FEVER labels.
 
     ``SUPPORTS`` becomes ``true`` and ``REFUTES`` becomes ``false``. By default surrounding
     whitespace is also trimmed.
@@ -54,7 +55,7 @@ def answer_key(answer: str, task: str | None, faithful: bool = False) -> str:
 
 def aggregate_closed_set(answers: Sequence[str], scores: Sequence[float], task: str | None,
                          faithful: bool = False) -> tuple[str, dict[str, float]]:
-    """Sum candidate scores per distinct answer and return the best (paper B.2, spec §4.5).
+    """Sum candidate scores per distinct answer and return the best (paper, Appendix B.2).
 
     Ties go to the answer seen first.
     """

@@ -1,4 +1,5 @@
-"""Long-form Self-RAG: segment-level beam search (paper §3.3, spec §5), batched.
+"""Long-form Self-RAG: segment-level beam search (paper §3.3; the original
+``run_long_form_static.py``), batched.
 
 A segment is what the model writes after one passage until it asks for the next one. The search:
 
@@ -42,7 +43,7 @@ from selfrag.tokens import NO_RETRIEVAL, NO_SUPPORT, RETRIEVAL, reflection_token
 
 @dataclass(frozen=True)
 class LongFormConfig:
-    """Settings of long-form inference (flags of run_long_form_static.py, spec §5.1)."""
+    """Settings of long-form inference (flags of run_long_form_static.py)."""
 
     mode: str = "adaptive_retrieval"
     threshold: float | None = None

@@ -1,13 +1,14 @@
 """The original repository's long-form tree search, reproduced for comparison (``--faithful``).
 
-Spec §5.2-5.4, quirks included: the initial decision needs ``[Retrieval]`` in a 25-token first
-generation; continuations run the full ``max_new_tokens`` with no stop; a ``[No Retrieval]`` is
-re-labelled ``[Retrieval]`` where ``(p(Ret)+p(Cont)) / (p(Ret)+p(NoRet)) > threshold``; a segment
-is the text before the first ``[Retrieval]``; the step score is ``1.0·IsRel + 1.0·IsSup`` (the
-weights flags are ignored and utility is always 0), computed over the whole continuation; a
-child's score is its step score times its parent's; the stored context of child ``i > 0`` carries
-its previous sibling's segment (sibling contamination); only nodes containing ``[Retrieval]`` are
-expanded; at most ``max_depth - 1`` expansions; the deepest non-empty level wins.
+As the original ``call_model_beam_batch`` and ``run_step_generation_batch``, quirks included: the
+initial decision needs ``[Retrieval]`` in a 25-token first generation; continuations run the full
+``max_new_tokens`` with no stop; a ``[No Retrieval]`` is re-labelled ``[Retrieval]`` where
+``(p(Ret)+p(Cont)) / (p(Ret)+p(NoRet)) > threshold``; a segment is the text before the first
+``[Retrieval]``; the step score is ``1.0·IsRel + 1.0·IsSup`` (the weights flags are ignored and
+utility is always 0), computed over the whole continuation; a child's score is its step score times
+its parent's; the stored context of child ``i > 0`` carries its previous sibling's segment (sibling
+contamination); only nodes containing ``[Retrieval]`` are expanded; at most ``max_depth - 1``
+expansions; the deepest non-empty level wins.
 
 With an online retriever (the original only had static passages), each query that retrieves is
 searched once, with its question, for ``ndocs`` passages, which then serve every depth as the
@@ -34,7 +35,7 @@ from selfrag.lm.base import Generation, GenerationRequest
 from selfrag.prompts import format_evidence
 from selfrag.tokens import CONTINUE_EVIDENCE, NO_RETRIEVAL, RETRIEVAL
 
-INITIAL_TOKENS = 25  # length of the original's first generation (spec §5.3)
+INITIAL_TOKENS = 25  # length of the original's first generation
 
 
 @dataclass
@@ -105,8 +106,9 @@ class OriginalTreeSearch:
         return queries
 
     def _decide(self, queries):
-        """Spec §5.3: no_retrieval / always_retrieve, else [Retrieval] in a 25-token generation
-        and, with a threshold, ``p_R/(p_R+p_N) > threshold`` at the first position."""
+        """As the original ``call_model_beam_batch``: no_retrieval / always_retrieve, else
+        [Retrieval] in a 25-token generation and, with a threshold, ``p_R/(p_R+p_N) > threshold``
+        at the first position."""
         mode, threshold = self.config.mode, self.config.threshold
         if mode != "adaptive_retrieval":
             return ([mode == "always_retrieve" and self._can_retrieve(q) for q in queries],
@@ -135,7 +137,7 @@ class OriginalTreeSearch:
         cfg = self.config
         levels = [[[_Node(q.prompt, RETRIEVAL, "", None, None)]] for q in queries]
         depth = 1
-        while depth < cfg.max_depth:  # at most max_depth - 1 expansions (spec §5.4)
+        while depth < cfg.max_depth:  # at most max_depth - 1 expansions, as the original
             work = [(q, node) for q, lv in enumerate(levels) for node in lv[-1] if RETRIEVAL in node.pred]
             if not work:
                 break
@@ -161,15 +163,15 @@ class OriginalTreeSearch:
             step = relevance_score(g)
             if self.config.weights.use_support:
                 step += support_score(g, self.ids)
-            # Hard-coded 1.0 / 1.0 / 0.5 with a utility score that is always 0 (spec §5.2).
+            # The original hard-coded 1.0 / 1.0 / 0.5, with a utility score that is always 0.
             score = step * (parent.score if parent.score is not None else 1.0)
             child = _Node(parent.prompt + previous, pred, processed, score, passage, parent)
             children.append(child)
-            previous = processed  # the sibling contamination of spec §5.4
+            previous = processed  # the original's sibling contamination
         return children
 
     def _relabel(self, g: Generation) -> str:
-        """Turn confident ``[No Retrieval]`` into ``[Retrieval]`` and rebuild the text (§5.2)."""
+        """Turn confident ``[No Retrieval]`` into ``[Retrieval]`` and rebuild the text."""
         if NO_RETRIEVAL not in g.text:
             return g.text
         flags = []

@@ -1,4 +1,5 @@
-"""Long-form answers in the formats the evaluators read (spec §5.5).
+"""Long-form answers in the formats the evaluators read (as the original
+``run_long_form_static.py`` wrote them).
 
 - ASQA / ELI5: ALCE's result format, the answer carrying ``[k]`` citations where ``k`` is the
   1-based position of the cited passage in the item's ``docs``: the passages the model was given

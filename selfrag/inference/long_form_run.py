@@ -63,7 +63,7 @@ def run_long_form(run: LongFormRun, lm: LanguageModel, examples: list[LongFormEx
         records = [r for number in range(len(chunks)) for r in done[number]]
         if run.task == "factscore":
             write_jsonl_atomic(run.output_file, records)
-        else:  # ALCE's result format (spec §5.5)
+        else:  # ALCE's result format, as the original wrote it
             write_json_atomic(run.output_file, {"data": records, "args": [], "total_cost": 0.0,
                                                 "azure_filter_fail": ""})
         journal.remove()

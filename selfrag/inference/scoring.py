@@ -26,9 +26,9 @@ from selfrag.tokens import (
 )
 
 COLUMN = {token: i for i, token in enumerate(REFLECTION_TOKENS)}
-#: IsSup weights: fully 1, partially 0.5, no support 0 (spec §4.4).
+#: IsSup weights: fully 1, partially 0.5, no support 0 (as the original's scorer).
 SUPPORT_WEIGHTS = (1.0, 0.5, 0.0)
-#: IsUse weights for [Utility:1] ... [Utility:5] (spec §4.4).
+#: IsUse weights for [Utility:1] ... [Utility:5] (as the original's scorer).
 UTILITY_WEIGHTS = (-1.0, -0.5, 0.0, 0.5, 1.0)
 
 
@@ -36,7 +36,7 @@ UTILITY_WEIGHTS = (-1.0, -0.5, 0.0, 0.5, 1.0)
 class CritiqueWeights:
     """How candidates are ranked: ``final = [exp(seq)] + w_rel*s_rel + w_sup*s_sup + w_use*s_use``.
 
-    The paper's weights are 1.0 / 1.0 / 0.5 (§4.2 of the paper); the original short-form CLI
+    The paper's weights are 1.0 / 1.0 / 0.5 (paper §4.3); the original short-form CLI
     defaults to ``w_use=1.0``.
     """
 
@@ -112,7 +112,7 @@ def mean_logprob(generation: Generation) -> float:
 
 def score_candidate(generation: Generation, ids: ReflectionTokenIds,
                     weights: CritiqueWeights) -> CandidateScores:
-    """Paper eq. 4 as implemented in the original (spec §4.4)."""
+    """Paper Eq. 4 as the original ``call_model_rerank_w_scores_batch`` implements it."""
     relevance = relevance_score(generation)
     support = support_score(generation, ids) if weights.use_support else 0.0
     utility = utility_score(generation, ids) if weights.use_utility else 0.0
@@ -142,7 +142,7 @@ def adaptive_decision(generation: Generation, retrieval_id: int,
 
 
 def faithful_retrieval_ratio(row: np.ndarray) -> float:
-    """The released code's rule: the ratio of LOG-probabilities ``lp_R / (lp_R + lp_N)`` (§4.3).
+    """The released code's rule: the ratio of LOG-probabilities ``lp_R / (lp_R + lp_N)``.
 
     For log-probs below zero it retrieves for a threshold t iff ``p_R < p_N ** (t / (1 - t))``.
     The log-probs are used as they are: the original's -100 default for an id missing from its

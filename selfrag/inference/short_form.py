@@ -7,9 +7,10 @@ For a list of queries the engine makes at most two calls to the backend, whateve
 2. every continuation at once: ``prompt + [Retrieval]<paragraph>…</paragraph>`` for each passage
    of each retrieving query, ``prompt + [No Retrieval]`` for the others.
 
-Candidates are scored with :mod:`selfrag.inference.scoring` and the answer is chosen per spec §4.5.
-``faithful=True`` reproduces the original's decisions: its full-length initial generation,
-its log-prob-ratio threshold (§4.3), its token-presence rule without threshold, raw answers.
+Candidates are scored with :mod:`selfrag.inference.scoring` and the answer is chosen as the
+original ``call_model_rerank_w_scores_batch`` chose it. ``faithful=True`` reproduces the
+original's decisions: its full-length initial generation, its log-prob-ratio threshold, its
+token-presence rule without threshold, raw answers.
 """
 
 from __future__ import annotations
@@ -176,7 +177,7 @@ class ShortFormEngine:
                 decisions.append(False)
             elif not cfg.faithful:
                 decisions.append(adaptive_decision(generation, retrieval_id, cfg.threshold)[0])
-            elif cfg.threshold is not None:  # the original's log-prob ratio (spec §4.3)
+            elif cfg.threshold is not None:  # the original's log-prob ratio
                 decisions.append(faithful_retrieval_ratio(row) > cfg.threshold)
             else:  # the original's intended rule: "[Retrieval]" in the initial text
                 decisions.append(retrieval_id in generation.token_ids)
@@ -187,7 +188,7 @@ class ShortFormEngine:
         return strip_control_tokens(text, self.config.faithful, self._extra_strip)
 
     def select_answer(self, group, probability, initial=None) -> ShortFormResult:
-        """Pick the answer of one query from its (passage, generation) pairs (spec §4.5); a
+        """Pick the answer of one query from its (passage, generation) pairs, as the original; a
         passage of ``None`` marks the single [No Retrieval] continuation."""
         cfg = self.config
         if group[0][0] is None:  # no retrieval: the [No Retrieval] continuation is the answer

@@ -93,7 +93,7 @@ def run_short_form(run: ShortFormRun, lm: LanguageModel, examples: list[ShortFor
 
 
 def assemble_output(run: ShortFormRun, examples: list[ShortFormExample], per_query: list[dict]) -> dict:
-    """The original's output keys (spec §4.7), with ``golds``/``scores`` filled in and the
+    """The original ``run_short_form.py``'s output keys, with ``golds``/``scores`` filled in and the
     retrieval frequency computed over queries."""
     metric = get_metric(run.metric)
     preds = [clean_prediction(r.pop("prediction"), run.config.faithful) for r in per_query]

@@ -5,9 +5,10 @@ on. The adapter is written against vLLM's documented API (``LLM``, ``SamplingPar
 ``RequestOutput.outputs[i].token_ids/.text/.cumulative_logprob/.logprobs``) and tested on objects
 of the same shape (tests/lm/test_vllm_adapter.py).
 
-Control-token probabilities must come from the full softmax (spec §4.8.4, issue #85), so when
-they are requested every position asks for the whole vocabulary (``logprobs=-1`` with the engine
-built with ``max_logprobs=-1``). The reflection tokens are special tokens, so decoding keeps them
+Control-token probabilities must come from the full softmax (the original asked vLLM 0.2 for
+``logprobs=32016``, which later versions refuse, issue #85), so when they are requested every
+position asks for the whole vocabulary (``logprobs=-1`` with the engine built with
+``max_logprobs=-1``). The reflection tokens are special tokens, so decoding keeps them
 (``skip_special_tokens=False``), which the original's evaluation scripts forgot (#40).
 """
 

@@ -2,13 +2,13 @@
 
 Modules, one concern each:
 
-- :mod:`~selfrag.retrieval.normalize`: the text normalisation of spec §8.7.
-- :mod:`~selfrag.retrieval.passages`: DPR TSV / JSONL passage corpora (spec §8.2).
-- :mod:`~selfrag.retrieval.encoder`: HF ``AutoModel`` + mean (or CLS) pooling (spec §8.1).
+- :mod:`~selfrag.retrieval.normalize`: the original's ``src/normalize_text.normalize``.
+- :mod:`~selfrag.retrieval.passages`: DPR TSV / JSONL passage corpora (as ``src/data.py``).
+- :mod:`~selfrag.retrieval.encoder`: HF ``AutoModel`` + mean (or CLS) pooling, as the original.
 - :mod:`~selfrag.retrieval.embeddings`: sharded, resumable passage embeddings as ``.npy`` + ids.
 - :mod:`~selfrag.retrieval.index`: faiss indexes from ``index_factory`` strings, saved with ids and
   metadata that is checked at load.
-- :mod:`~selfrag.retrieval.retriever`: the ``Retriever`` class of spec §8.5 plus ``search_batch``.
-- :mod:`~selfrag.retrieval.batch`: add ``ctxs`` to every item of a JSON/JSONL file (spec §8.6).
+- :mod:`~selfrag.retrieval.retriever`: the original's ``Retriever`` class plus ``search_batch``.
+- :mod:`~selfrag.retrieval.batch`: add ``ctxs`` to every item of a JSON/JSONL file (issue #65).
 - :mod:`~selfrag.retrieval.demo`: the offline demo index over the bundled corpus.
 """

@@ -1,7 +1,7 @@
 """Batch mode of passage_retrieval.py: add ``ctxs`` to every item of a JSON/JSONL file.
 
 The original README documents ``--data FILE --output_dir DIR --n_docs 20`` but the script never
-had it (spec §8.6, issue #65). Each item's query is its ``question`` (else ``instruction``); the
+had it (issue #65). Each item's query is its ``question`` (else ``instruction``); the
 item gets ``ctxs``: a list of ``{id, title, text, score}``, best first. The output has the input's
 file name and format. Finished queries are appended to ``DIR/.{name}.partial.jsonl`` in chunks, so
 an interrupted run resumes; the output file appears only when every item is done. Both the partial
@@ -26,7 +26,7 @@ from selfrag.retrieval.retriever import Retriever
 
 logger = logging.getLogger(__name__)
 
-QUERY_FIELDS = ("question", "instruction")  # spec §8.6
+QUERY_FIELDS = ("question", "instruction")  # question first, else instruction
 
 
 def query_of(path: Path, line: int, record: dict) -> str:

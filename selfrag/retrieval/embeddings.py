@@ -5,7 +5,7 @@ A shard ``{prefix}_{shard_id:02d}`` is written as ``{name}.npy`` (float32 ``[n, 
 marker, so a shard without it is unfinished. Work inside a shard is saved in blocks under
 ``.{name}.partial/`` (each block written atomically) so an interrupted run resumes where it stopped.
 
-The original wrote each shard as a pickle of ``(ids, array)`` (spec §8.3); such files are read
+The original wrote each shard as a pickle of ``(ids, array)``; such files are read
 only when the caller opts in (``allow_pickle=True``), since unpickling runs arbitrary code.
 """
 
@@ -38,7 +38,7 @@ FORMAT = "selfrag-embeddings/1"
 
 
 def shard_bounds(num_passages: int, shard_id: int, num_shards: int) -> tuple[int, int]:
-    """Rows ``[start, end)`` of shard ``shard_id`` of ``num_shards`` (spec §8.3).
+    """Rows ``[start, end)`` of shard ``shard_id`` of ``num_shards``, split as the original did.
 
     Each shard takes ``floor(N / n)`` consecutive passages; the last one also takes the rest.
     """
@@ -213,7 +213,7 @@ def _shard_bases(pattern: str) -> list[tuple[Path, str]]:
 
 
 def read_shards(pattern: str, allow_pickle: bool = False) -> Iterator[EmbeddingShard]:
-    """Yield the embedding shards matched by a glob, in sorted order (spec §8.4).
+    """Yield the embedding shards matched by a glob, in sorted order, as the original loaded them.
 
     Args:
         pattern: a glob such as ``"wikipedia_embeddings/passages_*"``.

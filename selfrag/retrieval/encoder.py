@@ -1,6 +1,6 @@
 """Contriever-compatible text encoder: HF ``AutoModel`` + pooling over the attention mask.
 
-Spec §8.1: Contriever is a BERT whose output is the **mean of the last hidden states over the
+The original's Contriever is a BERT whose output is the **mean of the last hidden states over the
 non-padded positions** (``pooling="average"``; ``"cls"`` is the alternative), without L2
 normalisation at retrieval time. Any HF encoder works the same way (``facebook/contriever-msmarco``,
 768-d, for real use). Offline, the default is all-MiniLM-L6-v2 (384-d) from the PyPI package
@@ -67,7 +67,7 @@ def _sentence_transformers_settings(folder: str) -> tuple[str | None, bool | Non
 
 def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str = "average",
          normalize: bool = False) -> torch.Tensor:
-    """Pool token states ``[batch, seq, dim]`` into one vector per text (spec §8.1).
+    """Pool token states ``[batch, seq, dim]`` into one vector per text (as the original).
 
     ``average`` zeroes the padded positions and divides the sum by the number of real tokens;
     ``cls`` takes position 0. ``normalize`` then scales each vector to unit L2 norm.

@@ -1,7 +1,7 @@
 """A faiss index over passage vectors, with its ids and the settings it must be queried with.
 
-Any ``faiss.index_factory`` string works; passages are always ranked by inner product (spec §8.4:
-the original searches unnormalised mean-pooled vectors by inner product):
+Any ``faiss.index_factory`` string works; passages are always ranked by inner product (as the
+original ``src/index.Indexer``, which searches unnormalised mean-pooled vectors by inner product):
 
 - ``"Flat"``: exact search (the original's ``IndexFlatIP``); 4·d bytes per vector.
 - ``"PQ{m}x{bits}"``: the original's ``--n_subquantizers`` option (``IndexPQ``).

@@ -1,8 +1,10 @@
-"""Unicode clean-up applied to passages and queries before encoding (spec §8.7).
+"""Unicode clean-up applied to passages and queries before encoding (the original
+``src/normalize_text.normalize``).
 
-The table is written from the behaviour described in the spec, not copied: control characters go,
-layout separators become spaces, and typographic variants of dashes, quotes, primes, the ellipsis
-and slashes collapse to their ASCII forms. Tilde variants are left alone, as in the original.
+The table is written from a description of the original's behaviour, not copied: control characters
+go, layout separators become spaces, and typographic variants of dashes, quotes, primes, the
+ellipsis and slashes collapse to their ASCII forms. Tilde variants are left alone, as in the
+original.
 """
 
 from __future__ import annotations
@@ -33,5 +35,5 @@ _TABLE[ord("\u2026")] = "..."  # horizontal ellipsis
 
 
 def normalize_text(text: str) -> str:
-    """Return ``text`` with the spec §8.7 character mapping applied (length may change)."""
+    """Return ``text`` with the original's character mapping applied (length may change)."""
     return text.translate(_TABLE)

@@ -1,8 +1,9 @@
 """Passage corpora: DPR TSV (``id<TAB>text<TAB>title``) and JSONL (``id``, ``title``, ``text``).
 
-Spec §8.2: a ``.jsonl`` file holds one object per line; anything else is read as DPR TSV whose
-header row (first column ``id``) is skipped. Ids are always kept as strings. Unlike the original,
-a ragged row, a missing field or a duplicated id is an error that names the file and line.
+As in the original ``src/data.load_passages``, a ``.jsonl`` file holds one object per line; anything
+else is read as DPR TSV whose header row (first column ``id``) is skipped. Ids are always kept as
+strings. Unlike the original, a ragged row, a missing field or a duplicated id is an error that
+names the file and line.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from selfrag.io import read_lines, read_records
 from selfrag.retrieval.normalize import normalize_text
 
 Passage = dict  # {"id": str, "title": str, "text": str}
-_TSV_COLUMNS = ("id", "text", "title")  # DPR psgs_w100.tsv column order (spec §8.2)
+_TSV_COLUMNS = ("id", "text", "title")  # DPR psgs_w100.tsv column order
 
 
 def load_passages(path: str | os.PathLike) -> list[Passage]:
@@ -85,7 +86,7 @@ def _read_tsv(path: Path):
 
 def passage_text(passage: Passage, use_title: bool = True, lowercase: bool = False,
                  normalize: bool = False) -> str:
-    """The string that is embedded for a passage: ``title + " " + text`` (spec §8.3).
+    """The string that is embedded for a passage: ``title + " " + text`` (as the original).
 
     Args:
         passage: a passage dict.

@@ -1,4 +1,4 @@
-"""The ``Retriever`` of spec §8.5, plus a batch API for the inference code.
+"""The ``Retriever`` of the original ``passage_retrieval.py``, plus a batch API for inference.
 
 The original's method names and arguments are kept so its README demo works unchanged::
 
@@ -8,7 +8,7 @@ The original's method names and arguments are kept so its README demo works unch
     retriever.search_document_demo(query, 5)
 
 Differences from the original, on purpose: returned passages carry their faiss ``score`` (the
-original dropped it, spec §8.5); queries are encoded in batches (:meth:`Retriever.search_batch`);
+original dropped it); queries are encoded in batches (:meth:`Retriever.search_batch`);
 an index can be any faiss factory string and is saved with metadata that is checked at load.
 """
 
@@ -30,7 +30,7 @@ from selfrag.retrieval.passages import Passage, load_passages, prepare_text
 
 logger = logging.getLogger(__name__)
 
-# Defaults of the original passage_retrieval.py (spec §8.6) and of the options added here.
+# Defaults of the original passage_retrieval.py and of the options added here.
 DEFAULTS = {
     "model_name_or_path": DEFAULT_ENCODER, "passages": None, "passages_embeddings": None,
     "n_docs": 100, "per_gpu_batch_size": 64, "save_or_load_index": False, "no_fp16": False,
@@ -39,7 +39,7 @@ DEFAULTS = {
     "index_factory": "Flat", "search_params": "", "allow_pickle_embeddings": False,
     "index_dir": None, "use_gpu_index": True,
 }
-DEMO_QUERY_BATCH, DEMO_QUERY_MAXLENGTH = 16, 200  # setup/search_document_demo (spec §8.5)
+DEMO_QUERY_BATCH, DEMO_QUERY_MAXLENGTH = 16, 200  # the original setup/search_document_demo
 
 
 def _as_namespace(args) -> SimpleNamespace:
@@ -84,7 +84,7 @@ class Retriever:
                               else {p["id"]: p for p in passages})
         return retriever
 
-    # ----------------------------------------------------------------- setup (spec §8.5)
+    # ------------------------------------------------------------------------------- setup
     def setup_retriever(self) -> None:
         """Load the encoder, the index (built from the embedding shards or loaded) and passages."""
         a = self.args
@@ -103,7 +103,7 @@ class Retriever:
     def setup_retriever_demo(self, model_name_or_path: str, passages: str,
                              passages_embeddings: str, n_docs: int = 5,
                              save_or_load_index: bool = False) -> None:
-        """The README demo setup: fp32 encoder, exact inner-product index (spec §8.5)."""
+        """The README demo setup: fp32 encoder, exact inner-product index (as the original)."""
         self.args.model_name_or_path, self.args.n_docs = model_name_or_path, n_docs
         self.encoder = Encoder.load(model_name_or_path, fp16=False)
         self.index = self._load_or_build_index(passages_embeddings, "Flat", save_or_load_index,
@@ -168,7 +168,7 @@ class Retriever:
         return self.search_batch([query], self.args.n_docs)[0][:top_n]
 
     def search_document_demo(self, query: str, n_docs: int = 10) -> list[dict]:
-        """The README demo search: batch 16, max length 200, no preprocessing (spec §8.5)."""
+        """The README demo search: batch 16, max length 200, no preprocessing (as the original)."""
         vectors = self.embed_queries([query], DEMO_QUERY_BATCH, DEMO_QUERY_MAXLENGTH,
                                      preprocess=False)
         return self._lookup(*self.index_search(vectors, n_docs))[0]

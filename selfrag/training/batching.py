@@ -1,8 +1,8 @@
 """Batching of encoded SFT examples: padded (as the original), length-grouped, or packed.
 
-- ``padded``: random order, ``batch_size`` examples per batch padded to the longest (the
-  original's ``DataCollatorForSeq2Seq`` behaviour, spec §9.2). Short examples next to a long one
-  waste most of the batch on padding.
+- ``padded``: random order, ``batch_size`` examples per batch padded to the longest (the original's
+  ``DataCollatorForSeq2Seq`` behaviour in ``finetune.py``). Short examples next to a long one waste
+  most of the batch on padding.
 - ``length_grouped``: same batch size, but examples of similar length share a batch (shuffle,
   sort inside mega-batches of ``50 x batch_size``, shuffle the batches). Same optimisation
   semantics as ``padded``, far less padding.

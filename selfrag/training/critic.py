@@ -1,4 +1,4 @@
-"""Critic training (``data_creation/train_special_tokens.py``, spec §10.4) on the shared loop.
+"""Critic training (the original ``data_creation/train_special_tokens.py``) on the shared loop.
 
 The original ran HF ``Trainer`` with ``--fsdp "full_shard auto_wrap"``. Here the same command line
 selects :class:`~selfrag.training.engines.FSDP2Engine` (real parameter sharding on GPUs and on
@@ -30,7 +30,7 @@ class CriticJob:
 
     Attributes:
         use_special_token: add the 15 reflection tokens (the released critic was trained without
-            them and predicts the strings as text, spec §2.3).
+            them and predicts the strings as text, issue #35).
         not_consider_special_tokens: keep the reflection tokens out of the loss.
         use_context_markups: mask the content of ``<paragraph>`` spans in the target.
         fsdp: shard with FSDP2; ``reshard_after_forward`` False is ``shard_grad_op``.

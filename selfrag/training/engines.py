@@ -1,9 +1,10 @@
 """Distribution back-ends for the one training loop (:mod:`selfrag.training.loop`).
 
-- :class:`AccelerateEngine`: single process, DDP, or DeepSpeed ZeRO through ``accelerate``. This
-  is the original's GPU path (``accelerate launch --use_deepspeed --deepspeed_config_file
-  stage3_no_offloading_accelerate.conf finetune.py``, spec §9.4); a DeepSpeed config can also be
-  given directly (critic ``--deepspeed``), which also works under plain ``torchrun``.
+- :class:`AccelerateEngine`: single process, DDP, or DeepSpeed ZeRO through ``accelerate``. This is
+  the original's GPU path (``accelerate launch --use_deepspeed --deepspeed_config_file
+  stage3_no_offloading_accelerate.conf finetune.py``, as in ``script_finetune_7b.sh``); a DeepSpeed
+  config can also be given directly (critic ``--deepspeed``), which also works under plain
+  ``torchrun``.
 - :class:`FSDP2Engine`: PyTorch FSDP2 (``fully_shard`` on every decoder layer, then the root),
   hand-driven. Used for the critic's ``--fsdp "full_shard auto_wrap"`` on GPUs *and* on CPU
   (gloo): HF Trainer and accelerate silently turn an FSDP request into DDP on CPU, this does not.

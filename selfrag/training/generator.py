@@ -1,4 +1,4 @@
-"""Generator fine-tuning (``retrieval_lm/finetune.py``, spec §9): data, model, loop, save."""
+"""Generator fine-tuning (the original ``retrieval_lm/finetune.py``): data, model, loop, save."""
 
 from __future__ import annotations
 

@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 STATE_FILE = "selfrag_train_state.json"
 LOG_FILE = "train_log.jsonl"
-_NO_DECAY = ("bias", "norm")  # parameter-name parts exempt from weight decay (spec §9.3)
+_NO_DECAY = ("bias", "norm")  # name parts exempt from weight decay (biases, norms)
 
 
 @dataclass
@@ -110,7 +110,7 @@ def train(engine, model, tokenizer, dataset, config: TrainConfig) -> dict:
     epochs = math.ceil(max_steps / updates_per_epoch)
     from transformers import get_scheduler
 
-    # Warmup = int(total steps x warmup_ratio), stepped once per optimizer step (spec §9.3).
+    # Warmup = int(total steps x warmup_ratio), stepped once per optimizer step (as the original).
     warmup = config.warmup_steps or int(max_steps * config.warmup_ratio)
     scheduler = get_scheduler(config.lr_scheduler_type, raw_optimizer, num_warmup_steps=warmup,
                               num_training_steps=max_steps)

@@ -1,4 +1,5 @@
-"""Loading the model to train: tokenizer, reflection tokens, pad token, LoRA (spec §2.3, §9.1)."""
+"""Loading the model to train: tokenizer, reflection tokens, pad token, LoRA (as the original
+``finetune.py``)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from selfrag.tokens import REFLECTION_TOKENS, add_reflection_tokens
 
 logger = logging.getLogger(__name__)
 
-# The original's LoRA targets (attention and MLP projections of a Llama block), spec §9.1.
+# The original's LoRA targets (attention and MLP projections of a Llama block).
 LORA_TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
@@ -41,7 +42,7 @@ def load_model(name_or_path: str, config_name: str | None = None, dtype=None,
     """Load a causal LM (or build it from ``config_name`` with random weights when no weights).
 
     ``use_flash_attn`` asks transformers for ``flash_attention_2`` (replaces the original's
-    monkey patch, spec §9.6); it needs the flash-attn package and a GPU.
+    ``llama_flash_attn_monkey_patch.py``); it needs the flash-attn package and a GPU.
     """
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
@@ -81,7 +82,7 @@ def prepare_tokens(tokenizer, model, use_special_tokens: bool) -> list[int]:
         if _is_zero3(model):
             added = _add_tokens_zero3(tokenizer, model)
         else:
-            added = add_reflection_tokens(tokenizer, model)  # resizes embeddings if needed (§2.3)
+            added = add_reflection_tokens(tokenizer, model)  # resizes embeddings if needed
         logger.info("reflection tokens: %d added to the tokenizer (%d -> %d)", added, before,
                     len(tokenizer))
         new_ids = [tokenizer.convert_tokens_to_ids(t) for t in REFLECTION_TOKENS]
@@ -142,8 +143,9 @@ def wrap_lora(model, settings: LoraSettings, trainable_token_ids: list[int]):
     """Wrap the model with LoRA adapters; the reflection-token embedding rows are trained too.
 
     The original left ``embed_tokens`` frozen under LoRA, so the new tokens kept random rows
-    (spec §9.1). Here peft's ``trainable_token_indices`` trains exactly those rows (and the tied
-    output rows) while the rest of the embedding matrix stays frozen.
+    (``embed_tokens`` was not in ``modules_to_save``). Here peft's ``trainable_token_indices``
+    trains exactly those rows (and the tied output rows) while the rest of the embedding matrix
+    stays frozen.
     """
     from peft import LoraConfig, get_peft_model
 

@@ -1,4 +1,5 @@
-"""Supervised fine-tuning data: prompt + target, tokenized, with label masks (spec §9.2, §10.4).
+"""Supervised fine-tuning data: prompt + target, tokenized, with label masks, as the original
+``finetune.py`` (generator) and ``train_special_tokens.py`` (critic).
 
 One example becomes ``input_ids`` and ``labels``. Prompt and target are tokenized as one string,
 so the tokens are the original's; ``labels`` is ``-100`` wherever the loss must not look (found
@@ -10,7 +11,7 @@ from character offsets; slow tokenizers without offsets tokenize prompt and targ
   reflection tokens and markup between passages stay in the loss;
 - optionally the reflection tokens themselves (the critic's ``--not_consider_special_tokens``).
 
-``faithful=True`` reproduces the original's masking exactly, quirks included (spec §9.2): the
+``faithful=True`` reproduces the original's masking exactly, quirks included: the
 prompt and target are tokenized together, only the first ``L-1`` prompt positions are masked (the
 newline after ``### Response:`` is trained), and paragraph masking covers everything from the
 first ``<paragraph>`` to the *last* ``</paragraph>``, answers in between included (issue #95).
@@ -47,7 +48,8 @@ class EncodeOptions:
         mask_reflection_tokens: exclude the 15 reflection tokens from the loss (critic's
             ``--not_consider_special_tokens``).
         faithful: reproduce the original's masking, off-by-one and first-to-last span included.
-        critic: use the critic prompt (no trailing newline, spec §10.4) instead of the generator's.
+        critic: use the critic prompt (no trailing newline, as ``train_special_tokens.py``)
+            instead of the generator's.
     """
 
     max_seq_length: int = 512
@@ -111,7 +113,7 @@ def encode_example(tokenizer, example: dict, options: EncodeOptions) -> dict:
     """
     prompt_fn: PromptFn = format_critic_prompt if options.critic else format_instruction_prompt
     prompt = prompt_fn(example["instruction"], example.get("input") or "")
-    # Target = output + eos (spec §9.2).
+    # Target = output + eos, as in the original.
     target = example["output"] + _eos(tokenizer)
     if options.faithful:
         input_ids, labels, truncated = _encode_faithful(tokenizer, prompt, target, options)
@@ -177,13 +179,14 @@ def _encode_pieces(tokenizer, prompt: str, target: str, options: EncodeOptions):
 
 
 def _encode_faithful(tokenizer, prompt: str, target: str, options: EncodeOptions):
-    """The original's encoding, reproduced decision by decision (spec §9.2)."""
+    """The original's encoding, reproduced decision by decision (its
+    ``encode_with_prompt_completion_format``)."""
     full = tokenizer(prompt + target, truncation=True, max_length=options.max_seq_length)
     input_ids = list(full["input_ids"])
     truncated = len(tokenizer(prompt + target)["input_ids"]) > options.max_seq_length
     prompt_len = len(tokenizer(prompt, truncation=True, max_length=options.max_seq_length)["input_ids"])
     labels = list(input_ids)
-    # The generator trainer masks L-1 prompt positions (off by one, §9.2); the critic's masks L (§10.4).
+    # The generator trainer masks L-1 prompt positions (off by one); the critic's masks L.
     n_masked = prompt_len if options.critic else max(prompt_len - 1, 0)
     labels[:n_masked] = [IGNORE_INDEX] * n_masked
     if options.mask_paragraphs:

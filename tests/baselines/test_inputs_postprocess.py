@@ -1,4 +1,5 @@
-"""Baseline inputs and post-processing (spec §6.2): golds, instructions, prompts, passages."""
+"""Baseline inputs and post-processing (as the original ``run_baseline_lm.py``): golds,
+instructions, prompts, passages."""
 
 import json
 

@@ -1,4 +1,4 @@
-"""Judge prompts: structure of spec §10.1 (description, ## demonstrations, item, label field)."""
+"""Judge prompts: the original's structure (description, ## demonstrations, item, label field)."""
 
 import pytest
 

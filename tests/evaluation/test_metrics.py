@@ -1,4 +1,4 @@
-"""Metrics on hand-made cases (spec §7)."""
+"""Metrics on hand-made cases (after the original ``retrieval_lm/metrics.py``)."""
 
 import pytest
 

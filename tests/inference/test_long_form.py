@@ -1,4 +1,4 @@
-"""Segment-level beam search with a scripted LM: paths known by construction (spec §5)."""
+"""Segment-level beam search with a scripted LM: paths known by construction."""
 
 import pytest
 

@@ -1,4 +1,4 @@
-"""Every critique formula against numbers computed by hand (spec §4.4)."""
+"""Every critique formula of the original's scorer against numbers computed by hand."""
 
 import math
 

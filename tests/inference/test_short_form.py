@@ -1,4 +1,4 @@
-"""The batched short-form engine, driven by a scripted LM (spec §4.3-4.5)."""
+"""The batched short-form engine, driven by a scripted LM."""
 
 import pytest
 

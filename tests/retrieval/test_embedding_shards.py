@@ -14,7 +14,7 @@ from selfrag.retrieval.passages import load_passages
 
 
 @pytest.mark.parametrize("n, shards, expected", [
-    (10, 3, [(0, 3), (3, 6), (6, 10)]),   # last shard takes the rest (spec §8.3)
+    (10, 3, [(0, 3), (3, 6), (6, 10)]),   # last shard takes the rest (as the original)
     (9, 3, [(0, 3), (3, 6), (6, 9)]),
     (2, 4, [(0, 0), (0, 0), (0, 0), (0, 2)]),
     (5, 1, [(0, 5)]),

@@ -1,4 +1,4 @@
-"""Spec §8.1 encoder: mean pooling over the attention mask, CLS pooling, L2 normalisation."""
+"""Contriever encoder: mean pooling over the attention mask, CLS pooling, L2 normalisation."""
 
 import numpy as np
 import pytest

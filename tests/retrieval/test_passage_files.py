@@ -1,4 +1,5 @@
-"""Spec §8.2 corpora: DPR TSV and JSONL, with located errors for bad rows."""
+"""Passage corpora as the original read them (DPR TSV and JSONL), with located errors for bad
+rows."""
 
 import pytest
 

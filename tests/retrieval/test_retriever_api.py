@@ -1,4 +1,4 @@
-"""Spec §8.5 Retriever API (README demo calls), the batch API, and index save/load through it."""
+"""The original Retriever API (README demo calls), the batch API, and index save/load through it."""
 
 import numpy as np
 import pytest
@@ -31,7 +31,7 @@ def test_readme_demo_calls_return_passages_with_scores(tiny_bert_path, embedded)
     q = retriever.encoder.encode(["What is Henry Feilden's occupation?"])[0]
     top = passages[docs[0]["id"]]
     p = retriever.encoder.encode([top["title"] + " " + top["text"]])[0]
-    assert docs[0]["score"] == pytest.approx(float(q @ p), rel=1e-4)  # inner product (§8.4)
+    assert docs[0]["score"] == pytest.approx(float(q @ p), rel=1e-4)  # inner product
 
 
 def test_search_batch_equals_one_by_one_search(tiny_bert_path, embedded):

@@ -1,4 +1,4 @@
-"""Spec §8.7 text normalisation and the passage/query text helpers."""
+"""The original's text normalisation (``src/normalize_text.py``), and passage/query text helpers."""
 
 from selfrag.retrieval.normalize import normalize_text
 from selfrag.retrieval.passages import passage_text, prepare_text

@@ -18,7 +18,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 
-# The original README's critic command line (spec §10.4), model and paths aside.
+# The original README's critic command line, model and paths aside.
 README_CRITIC_FLAGS = ['--bf16', 'True', '--num_train_epochs', '3', '--per_device_train_batch_size', '1', '--gradient_accumulation_steps', '8', '--learning_rate', '2e-5', '--weight_decay', '0', '--warmup_ratio', '0.01', '--lr_scheduler_type', 'cosine', '--save_steps', '300', '--save_total_limit', '1', '--logging_steps', '10'] + ["--fsdp", "full_shard auto_wrap"]
 
 

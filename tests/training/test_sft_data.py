@@ -1,4 +1,5 @@
-"""Label masks, token by token, on hand-made examples (spec §9.2, §10.4, issue #95)."""
+"""Label masks, token by token, on hand-made examples (as the original ``finetune.py`` and
+``train_special_tokens.py``; issue #95)."""
 
 from __future__ import annotations
 

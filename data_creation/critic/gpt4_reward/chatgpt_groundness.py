@@ -1,4 +1,5 @@
-r"""IsSup labels from an LLM judge: the three IsSup labels per output sentence with --multi_retrieval, else the 1-5 entailment scale (spec §10.1).
+r"""IsSup labels from an LLM judge: the three IsSup labels per output sentence with
+--multi_retrieval, else the 1-5 entailment scale, as in the original `chatgpt_groundness.py`.
 
 The original script's flags work (`--api_key` is a FILE; OPENAI_API_KEY is read first):
 

@@ -1,4 +1,6 @@
-r"""Retrieve labels from an LLM judge: from the instruction alone, or per output sentence with --multi_retrieval (and --three_way for [Continue to Use Evidence]) (spec §10.1).
+r"""Retrieve labels from an LLM judge: from the instruction alone, or per output sentence with
+--multi_retrieval (and --three_way for [Continue to Use Evidence]), as in the original
+`chatgpt_need_retrieval.py`.
 
 The original script's flags work (`--api_key` is a FILE; OPENAI_API_KEY is read first):
 

@@ -1,4 +1,5 @@
-r"""IsRel labels ([Relevant] / [Irrelevant]) from an LLM judge, per (instruction, evidence) or per output sentence with --multi_retrieval (spec §10.1).
+r"""IsRel labels ([Relevant] / [Irrelevant]) from an LLM judge, per (instruction, evidence) or per
+output sentence with --multi_retrieval, as in the original `chatgpt_relevance.py`.
 
 The original script's flags work (`--api_key` is a FILE; OPENAI_API_KEY is read first):
 

@@ -1,4 +1,5 @@
-r"""IsUse labels (perceived utility 1-5, stored as [Utility:k]) from an LLM judge (spec §10.1).
+r"""IsUse labels (perceived utility 1-5, stored as [Utility:k]) from an LLM judge, as in the
+original `chatgpt_utility.py`.
 
 The original script's flags work (`--api_key` is a FILE; OPENAI_API_KEY is read first):
 

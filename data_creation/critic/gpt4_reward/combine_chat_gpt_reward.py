@@ -1,4 +1,4 @@
-r"""Critic SFT data from the judge labels of the chatgpt_*.py scripts (spec §10.3).
+r"""Critic SFT data from the judge labels of the chatgpt_*.py scripts, built as the original did.
 
 The original's command line works; every file flag is optional, so any subset of label types
 can be combined:

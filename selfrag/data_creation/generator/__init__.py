@@ -1,4 +1,5 @@
-"""Generator training data: the Self-RAG pipeline of spec §11, one concern per module.
+"""Generator training data: the pipeline of the original ``data_creation/generator/``, one
+concern per module.
 
 - :mod:`.records`: reading and checking the input items and intermediate files.
 - :mod:`.sentences`: spaCy sentence splitting that keeps the text's own whitespace.

@@ -1,4 +1,4 @@
-"""Final assembly of generator training instances (``postprocess_data.py``, spec §11.4).
+"""Final assembly of generator training instances (the original ``postprocess_data.py``).
 
 Per item, with its initial Retrieve label, IsUse label, sentence split, per-sentence Retrieve
 labels and the IsRel / IsSup labels of its (sentence, passage) pairs:
@@ -85,7 +85,7 @@ class AssemblyReport:
 
 
 def fever_labels(text: str) -> str:
-    """``REFUTES`` -> ``false``, ``SUPPORTS`` -> ``true`` (spec §11.4)."""
+    """``REFUTES`` -> ``false``, ``SUPPORTS`` -> ``true``, as the original did."""
     for pattern, value in _FEVER_LABELS:
         text = pattern.sub(value, text)
     return text

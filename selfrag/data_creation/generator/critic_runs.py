@@ -1,4 +1,4 @@
-"""Critic inference (``run_reward_vllm.py``, spec §11.1): one reflection label per item.
+"""Critic inference (the original ``run_reward_vllm.py``): one reflection label per item.
 
 For each item the critic reads its instruction for the task and the item formatted with the
 task's input template (:mod:`selfrag.data_creation.critic_templates`), greedy, 15 new tokens.
@@ -40,9 +40,9 @@ from selfrag.resume import Journal
 
 logger = logging.getLogger(__name__)
 
-MAX_NEW_TOKENS = 15  # spec §11.1
-BATCH_SIZE = 10      # spec §11.1
-#: Strings the original removed from critic replies (spec §11.1).
+MAX_NEW_TOKENS = 15  # as in the original run_reward_vllm.py
+BATCH_SIZE = 10      # as in the original run_reward_vllm.py
+#: Strings the original ``run_reward_vllm.py`` removed from critic replies.
 REMOVED_STRINGS = ("</s>", "<unk>", "[PAD]")
 
 
@@ -57,7 +57,7 @@ class CriticTask:
     no_preceding_mode: str | None = None
 
 
-#: The tasks by the original's ``--task`` names (spec §11, steps 1, 2, 6, 9, 10).
+#: The tasks by the original's ``--task`` names (pipeline steps 1, 2, 6, 9 and 10).
 TASKS: dict[str, CriticTask] = {t.name: t for t in (
     CriticTask("retrieval", "retrieval_instruction", "retrieval_input", "retrieval"),
     CriticTask("utility", "utility_instruction", "utility_input", "utility"),
@@ -109,7 +109,7 @@ def critic_prompt(instruction: str, input_text: str, faithful: bool = False) -> 
 
 
 def clean_prediction(text: str) -> str:
-    """Cut at the first blank line and remove ``</s>``, ``<unk>``, ``[PAD]`` (spec §11.1)."""
+    """Cut at the first blank line and remove ``</s>``, ``<unk>``, ``[PAD]`` (as the original)."""
     text = text.split("\n\n")[0]
     for junk in REMOVED_STRINGS:
         text = text.replace(junk, "")

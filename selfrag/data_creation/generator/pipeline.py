@@ -1,4 +1,5 @@
-"""The whole generator-data pipeline of spec §11 in one work folder, step by step, resumable.
+"""The whole generator-data pipeline (the steps of the original ``data_creation/generator/``) in
+one work folder, step by step, resumable.
 
 Steps (each writes an inspectable JSONL in the work folder):
 

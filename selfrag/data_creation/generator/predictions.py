@@ -1,4 +1,5 @@
-"""Critic predictions read as reflection tokens, by our rule or the original's (spec §11.4).
+"""Critic predictions read as reflection tokens, by our rule or the original's
+(``postprocess_data.py``).
 
 Ours: :func:`selfrag.data_creation.labels.parse_label` — a prediction with no label, or with two
 different labels, is ``None``; callers count it and never turn it into a label.

@@ -1,4 +1,5 @@
-"""(Sentence x passage) pairs for the IsRel and IsSup critics (``create_prompt_data.py``, §11.3).
+"""(Sentence x passage) pairs for the IsRel and IsSup critics (the original
+``create_prompt_data.py``).
 
 Which sentences get passages: sentence 0 always (its Retrieve decision is the initial one);
 a later sentence when its multi-sentence Retrieve label asks for evidence (``[Retrieval]``, or

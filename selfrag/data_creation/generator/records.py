@@ -1,9 +1,9 @@
 """Input items of the generator-data pipeline and the checked reading of intermediate files.
 
-An input item is what the source converters write (spec §12): ``{"instruction", "output",
-"input": "", "id", "dataset_name"}`` plus, optionally, ``answers`` (gold answers for the
-gold-answer judge) and ``topic``. Everything the pipeline reads is checked up front; a bad record
-is an :class:`~selfrag.errors.InputError` naming the file, line and field.
+An input item is what the original's source converters (``data_creation/process_data/``) write:
+``{"instruction", "output", "input": "", "id", "dataset_name"}`` plus, optionally, ``answers``
+(gold answers for the gold-answer judge) and ``topic``. Everything the pipeline reads is checked
+up front; a bad record is an :class:`~selfrag.errors.InputError` naming the file, line and field.
 """
 
 from __future__ import annotations

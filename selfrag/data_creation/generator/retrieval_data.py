@@ -1,4 +1,4 @@
-"""Retrieval queries and sentence-level instances (``create_retrieval_data.py``, spec §11.2).
+"""Retrieval queries and sentence-level instances (the original ``create_retrieval_data.py``).
 
 Step 3 (:func:`initial_queries`): one query per item, ``instruction + " " + output`` — the paper
 retrieves with the input and the *entire* output. Step 5 (:func:`sentence_instances`): the output
@@ -19,7 +19,7 @@ from selfrag.data_creation.generator.sentences import Sentence, Splitter
 from selfrag.prompts import passage_text
 from selfrag.tokens import RETRIEVAL
 
-#: Datasets whose instruction starts with a task instruction to strip (spec §11.2).
+#: Datasets whose instruction starts with a task instruction to strip (as the original).
 TASK_DATASETS = ("nq", "wow", "fever", "tqa", "arc_easy", "arc_hard", "obqa", "qrecc", "race",
                  "asqa")
 _INPUT_MARKERS = ("## Input:\n\n", "\n\nInput: ")

@@ -1,4 +1,5 @@
-"""Which retrieved passage a retrieving sentence is written with (spec §11.4).
+"""Which retrieved passage a retrieving sentence is written with (cf. the original
+``postprocess_data.py``).
 
 Each candidate is one (sentence, passage) pair with its IsRel and IsSup labels. A candidate
 whose IsRel is unreadable, or that is Relevant with an unreadable IsSup, takes no part (the

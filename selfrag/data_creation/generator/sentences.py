@@ -21,7 +21,8 @@ logger = logging.getLogger(__name__)
 
 STATISTICAL_MODEL = "en_core_web_sm"
 RULE_BASED = "blank:en+sentencizer"
-#: Spec §11.2: when an output has more than this many sentences, short ones are not labelled.
+#: As in the original ``create_retrieval_data.py``: when an output has more than this many
+#: sentences, short ones are not labelled.
 SKIP_ABOVE_SENTENCES = 2
 #: ... and "short" means fewer characters than this.
 SHORT_SENTENCE_CHARS = 30
@@ -34,7 +35,7 @@ class Sentence:
     Attributes:
         text: the sentence without surrounding whitespace.
         separator: the whitespace that followed it in the output ('' for the last one, usually).
-        skipped: too short to be labelled (spec §11.2); it is copied into the output as is.
+        skipped: too short to be labelled (the original's rule); it is copied into the output as is.
     """
 
     text: str
@@ -88,7 +89,7 @@ class Splitter:
 
 
 def mark_skipped(sentences: list[Sentence]) -> list[Sentence]:
-    """Spec §11.2: with more than two sentences, those under 30 characters are skipped."""
+    """As the original: with more than two sentences, those under 30 characters are skipped."""
     if len(sentences) <= SKIP_ABOVE_SENTENCES:
         return sentences
     return [Sentence(s.text, s.separator, len(s.text) < SHORT_SENTENCE_CHARS) for s in sentences]

@@ -1,4 +1,5 @@
-"""A grammar check of generator training instances in the released format (spec §11.4).
+"""A grammar check of generator training instances in the released format
+(``selfrag/selfrag_train_data``, written by the original ``postprocess_data.py``).
 
 An output is read as a sequence of reflection tokens, ``<paragraph>`` spans and text:
 

@@ -63,7 +63,7 @@ def _leftovers(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name.endswith(".tmp") or "_tmp" in p.name)
 
 
-# ---------------------------------------------------------------- run_reward_vllm.py (§11.1)
+# ------------------------------------------------------------------------ run_reward_vllm.py
 def _items(n: int) -> list[dict]:
     return [{"instruction": f"Question number {i}?", "output": f"Answer {i}.", "input": "",
              "id": f"popqa_{i}", "dataset_name": "popqa", "extra": i} for i in range(n)]
@@ -207,7 +207,7 @@ def test_reward_bad_inputs_are_located_errors(tmp_path, reward, capsys):
         "items.jsonl", "pairs.jsonl"]
 
 
-# ---------------------------------------------------------- create_retrieval_data.py (§11.2)
+# ------------------------------------------------------------------ create_retrieval_data.py
 RET_ITEMS = [
     {"instruction": "Who is Henry Feilden?", "input": "",
      "output": "Henry Feilden was a British Conservative politician. He sat in the House of "
@@ -279,7 +279,7 @@ def test_create_retrieval_data_bad_item_is_located_and_nothing_written(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["items.jsonl"]
 
 
-# ------------------------------------------------------------- create_prompt_data.py (§11.3)
+# --------------------------------------------------------------------- create_prompt_data.py
 def _sentence(q_id: str, k: int, n_ctxs: int) -> dict:
     return {"q_id": q_id, "sent_idx": k, "instruction": f"Question {q_id}",
             "output": "Whole output.", "target_output": f"Sentence {k} of {q_id}.",
@@ -321,7 +321,7 @@ def test_create_prompt_data_bad_sentence_is_located_and_nothing_written(tmp_path
     assert not (tmp_path / "pairs").exists()
 
 
-# --------------------------------------------------------------- postprocess_data.py (§11.4)
+# ----------------------------------------------------------------------- postprocess_data.py
 FEILDEN = {"instruction": "Who is Henry Feilden?", "input": "", "id": "popqa_1",
            "dataset_name": "popqa",
            "output": "Henry Feilden was a British politician. He sat for Blackburn."}
@@ -417,7 +417,7 @@ def test_postprocess_bad_prediction_file_is_located_and_nothing_written(tmp_path
     assert not (tmp_path / "out").exists()
 
 
-# ------------------------------------------------------------------ run_pipeline.py (§11)
+# ----------------------------------------------------------------------- run_pipeline.py
 @pytest.fixture(scope="module")
 def small_index_files(tmp_path_factory) -> tuple[Path, Path]:
     """The first 40 corpus passages and their MiniLM embeddings, as --passages files."""
