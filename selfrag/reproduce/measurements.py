@@ -2,7 +2,7 @@
 
 - :func:`agreement`: how often the trained critic predicts the teacher's label on held-out critic
   SFT instances, per reflection-token type (the paper reports the critic's agreement with GPT-4,
-  §3.2.1 / Table 4).
+  paper §3.2.1 / Table 4).
 - :func:`retrieval_probabilities`: ``p([Retrieval]) / (p([Retrieval]) + p([No Retrieval]))`` at
   the first response position of each instruction (paper A.3), the quantity the adaptive
   threshold is compared with; :func:`first_position_ratios` is the same for any token pair.
