@@ -90,8 +90,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model_name", default=DEFAULT_MODEL, help="model id, folder or offline alias")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
-    parser.add_argument("--n_popqa", type=int, default=3,
-                        help="bundled PopQA questions asked after the 3 example queries (default 3; "
+    parser.add_argument("--n_popqa", type=int, default=5,
+                        help="bundled PopQA questions asked after the 3 example queries (default 5; "
                              "up to 100)")
     parser.add_argument("--ndocs", type=int, default=3, help="passages per PopQA question")
     parser.add_argument("--max_new_tokens", type=int, default=40, help="tokens per continuation")
