@@ -63,7 +63,7 @@ STAGE_FIELDS = {
 
 @dataclass(frozen=True)
 class Sizes:
-    """How big each stage is. ``FULL`` took ~70 minutes on 2 CPU cores; ``SMOKE`` is for CI."""
+    """How big each stage is. ``FULL`` takes ~90 minutes on 2 CPU cores; ``SMOKE`` is for CI."""
 
     base_model: str = "smollm2-135m"
     popqa: int = 450
@@ -79,7 +79,7 @@ class Sizes:
     critic_epochs: int = 2
     critic_lr: float = 1e-4
     critic_share: int = 80          # training items the critic labels (the rest: the teacher)
-    gen_epochs: int = 1
+    gen_epochs: int = 3
     gen_lr: float = 5e-4
     gen_batch: int = 2              # packed rows of gen_seq tokens per step
     gen_seq: int = 512
@@ -97,7 +97,7 @@ FULL = Sizes()
 SMOKE = Sizes(base_model="tiny-random-llama", popqa=12, pubhealth=6, arc_c=4, no_knowledge=6,
               released=4, val={"popqa": 4, "pubhealth": 3, "arc_c": 3},
               critic_caps={"rel_file": 12, "multi_ground_file": 8, "ret_file": 4, "ut_file": 4},
-              critic_dev=6, critic_epochs=1, critic_share=4, gen_seq=256, eval_limit=6,
+              critic_dev=6, critic_epochs=1, critic_share=4, gen_epochs=1, gen_seq=256, eval_limit=6,
               ablation=True, probes=4, checkpoint_steps=5, val_no_knowledge=4)
 
 
