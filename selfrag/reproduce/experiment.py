@@ -97,8 +97,8 @@ FULL = Sizes()
 SMOKE = Sizes(base_model="tiny-random-llama", popqa=12, pubhealth=6, arc_c=4, no_knowledge=6,
               released=4, val={"popqa": 4, "pubhealth": 3, "arc_c": 3},
               critic_caps={"rel_file": 12, "multi_ground_file": 8, "ret_file": 4, "ut_file": 4},
-              critic_dev=6, critic_epochs=1, critic_share=4, gen_epochs=1, gen_seq=256, eval_limit=6,
-              ablation=True, probes=4, checkpoint_steps=5, val_no_knowledge=4)
+              critic_dev=6, critic_epochs=1, critic_share=4, gen_epochs=1, gen_seq=256,
+              eval_limit=6, ablation=True, probes=4, checkpoint_steps=5, val_no_knowledge=4)
 
 
 def _py(script: str) -> str:
@@ -396,7 +396,8 @@ class Experiment:
         return {"thresholds": chosen, "popqa_validation_no_knowledge": len(mixed)}
 
     def no_knowledge_validation(self) -> list[dict]:
-        """``val_no_knowledge`` no-knowledge instructions unlike any training item, with passages."""
+        """``val_no_knowledge`` no-knowledge instructions unlike any training item, with
+        passages retrieved for them."""
         n = self.sizes.val_no_knowledge
         if not n:
             return []

@@ -82,7 +82,8 @@ Sources by item: {json.dumps(results['splits'])}.
 ## Training
 
 `retrieval_lm/finetune.py --use_special_tokens --use_lora --batching packed`,
-{sizes['gen_epochs']} epoch{'s' if sizes['gen_epochs'] > 1 else ''}, {train['steps']} steps of {sizes['gen_batch']} x {sizes['gen_seq']}
+{sizes['gen_epochs']} epoch{'s' if sizes['gen_epochs'] > 1 else ''}, {train['steps']} steps of \
+{sizes['gen_batch']} x {sizes['gen_seq']}
 packed tokens, learning rate {sizes['gen_lr']} (linear decay, 5% warmup), fp32 on CPU. Loss
 {train['first_loss']:.3f} (first logged step) -> {train['last_loss']:.3f} (last).
 Wall time of every stage (seconds): {json.dumps(results['stage_seconds'])}.

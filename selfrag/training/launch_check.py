@@ -81,14 +81,15 @@ def launch_problems(num_gpus: int, finetune_args: list[str],
     problems = []
     if gpu_count < num_gpus:
         visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-        problems.append(f"{num_gpus} GPUs (found {gpu_count}"
-                        + (f", CUDA_VISIBLE_DEVICES={visible}" if visible is not None else "") + ")")
+        shown = f", CUDA_VISIBLE_DEVICES={visible}" if visible is not None else ""
+        problems.append(f"{num_gpus} GPUs (found {gpu_count}{shown})")
     if shutil.which("accelerate") is None:
         problems.append("the accelerate command (pip install accelerate)")
     if importlib.util.find_spec("deepspeed") is None:
         problems.append("DeepSpeed (pip install -r requirements-gpu.txt)")
     if args.use_flash_attn and importlib.util.find_spec("flash_attn") is None:
-        problems.append("flash-attn for --use_flash_attn (pip install flash-attn, or drop the flag)")
+        problems.append("flash-attn for --use_flash_attn "
+                        "(pip install flash-attn, or drop the flag)")
     if not args.train_file:
         problems.append("--train_file")
     elif not Path(args.train_file).is_file():

@@ -34,7 +34,8 @@ def blocks() -> list[tuple[str, str, list[str]]]:
         title, _, body = chunk.partition("\n")
         lines = [line for line in body.splitlines() if line.strip()]
         folder = lines[0].removeprefix("cd ").strip()
-        out.append((title.strip(), folder, shlex.split(("\n".join(lines[1:]) + "\n").replace("\\\n", " "))))
+        text = ("\n".join(lines[1:]) + "\n").replace("\\\n", " ")  # join continued lines
+        out.append((title.strip(), folder, shlex.split(text)))
     return out
 
 
