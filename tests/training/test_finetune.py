@@ -167,10 +167,10 @@ def test_bad_training_line_is_one_clear_error(tiny_model_path, tmp_path, capsys)
 
 
 def script_flags(name: str) -> list[str]:
-    """The finetune.py flags of a launch script, shell variables filled in."""
+    """The finetune.py flags of a launch script (its FINETUNE_ARGS array), variables filled in."""
     text = (REPO / "retrieval_lm" / name).read_text()
-    command = text[text.index("finetune.py") + len("finetune.py"):].replace("\\\n", " ")
-    command = command.replace('"$@"', "")
+    start = text.index("FINETUNE_ARGS=(") + len("FINETUNE_ARGS=(")
+    command = text[start:text.index("\n)\n", start)].replace('"$@"', "")
     values = {"BATCH_SIZE_PER_GPU": "1", "GRADIENT_ACC_STEPS": "32", "MODEL_SIZE": "7B"}
     command = re.sub(r"\$\{?(\w+)\}?", lambda m: values[m.group(1)], command)
     return shlex.split(command)
