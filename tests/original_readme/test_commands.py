@@ -192,3 +192,33 @@ def test_baseline_commands(workdir, tiny_model_path, title):
     records = [json.loads(line) for line in
                (workdir / "retrieval_lm" / out).read_text().splitlines()]
     assert len(records) == N_ITEMS and all("golds" in r for r in records)
+
+
+# The README's Python quick start with the demo retriever, run from retrieval_lm/ as written
+# there (models and paths substituted; vLLM's generate is not run: no GPU).
+RETRIEVER_SNIPPET = """
+from passage_retriever import Retriever
+from selfrag.prompts import format_prompt  # the README defines it; ours has its signature
+query_3 = "When does overfitting occur?"
+retriever = Retriever({})
+retriever.setup_retriever_demo("all-minilm-l6-v2", PASSAGES, EMBEDDINGS,  n_docs=5, save_or_load_index=False)
+retrieved_documents = retriever.search_document_demo(query_3, 5)
+prompts = [format_prompt(query_3, doc["title"] +"\\n"+ doc["text"]) for doc in retrieved_documents]
+top_doc = retriever.search_document_demo(query_3, 1)[0]
+print(len(prompts), prompts[0].endswith("</paragraph>"), top_doc["id"] == retrieved_documents[0]["id"])
+"""
+
+
+def test_readme_python_retriever_snippet(workdir, tiny_model_path):
+    embeddings = workdir / "retrieval_lm/wikipedia_embeddings"
+    if not list(embeddings.glob("passages_*.npy")):
+        for shard in range(4):
+            run_block("retriever: generate embeddings", workdir, tiny_model_path, "-", shard=shard)
+    code = (RETRIEVER_SNIPPET.replace("PASSAGES", repr(str(workdir / "retrieval_lm/psgs_w100.tsv")))
+            .replace("EMBEDDINGS", repr(str(embeddings / "*"))))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    env.pop("PYTHONPATH", None)
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT / "retrieval_lm", env=env,
+                            capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split() == ["5", "True", "True"]
