@@ -2,7 +2,6 @@
 
 import json
 import logging
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,9 +12,9 @@ from selfrag.baselines.openai_lm import OpenAILM
 from selfrag.cli import run_main
 from selfrag.errors import SelfRagError
 
+import run_baseline_lm
+
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "retrieval_lm"))
-import run_baseline_lm  # noqa: E402
 
 KEY = "sk-test-key-never-logged-123"
 POPQA = ROOT / "eval_data/popqa_longtail_w_gs.head100.jsonl"

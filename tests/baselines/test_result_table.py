@@ -1,15 +1,14 @@
 """scripts/result_table.py: Table 2-shaped markdown from run outputs."""
 
 import json
-import sys
 from pathlib import Path
 
 from selfrag.baselines.tables import PAPER_TABLE2, render_table, score_run
 from selfrag.cli import run_main
 
+import result_table
+
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "scripts"))
-import result_table  # noqa: E402
 
 
 def short_form_output(path, preds, golds, metric="match"):

@@ -11,9 +11,9 @@ from selfrag.baselines import runner
 from selfrag.cli import run_main
 from selfrag.prompts import TASK_INST
 
+import run_baseline_lm
+
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "retrieval_lm"))
-import run_baseline_lm  # noqa: E402
 
 POPQA = ROOT / "eval_data/popqa_longtail_w_gs.head100.jsonl"
 ARC = ROOT / "eval_data/arc_challenge_processed.head100.jsonl"

@@ -2,7 +2,6 @@
 
 import csv
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,11 +14,10 @@ from selfrag.inference.short_form import ShortFormConfig, ShortFormEngine, Short
 from selfrag.lm.scripted import ScriptedLM, Step
 from selfrag.prompts import format_prompt
 
+import run_short_form
+import threshold_sweep
+
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "scripts"))
-sys.path.insert(0, str(ROOT / "retrieval_lm"))
-import run_short_form  # noqa: E402
-import threshold_sweep  # noqa: E402
 
 POPQA = ROOT / "eval_data/popqa_longtail_w_gs.head100.jsonl"
 PASSAGES = [{"title": "A", "text": "alpha"}, {"title": "B", "text": "beta"}]

@@ -296,8 +296,7 @@ def test_an_output_that_is_a_folder_fails_before_any_paid_request(tmp_path, caps
 
 def test_a_second_run_on_the_same_reply_cache_is_refused_before_paying(tmp_path, capsys):
     # issue 12 item 2: two identical labelling runs at once each paid for every item
-    sys.path.insert(0, str(ROOT / "tests"))
-    from test_locks import OtherRun
+    from test_locks import OtherRun  # tests/ is on pytest's pythonpath
 
     items = write_items(tmp_path / "items.jsonl", 2)
     cache = tmp_path / "out.json.cache.jsonl"

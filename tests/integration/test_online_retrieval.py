@@ -7,9 +7,9 @@ from pathlib import Path
 
 from selfrag.cli import run_main
 
+import run_short_form
+
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "retrieval_lm"))
-import run_short_form  # noqa: E402
 
 
 def test_passages_come_from_the_index(tmp_path, tiny_model_path):

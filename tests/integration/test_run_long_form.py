@@ -1,16 +1,15 @@
 """run_long_form_static.py end to end with a tiny random Llama on the bundled files."""
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
 from selfrag.cli import run_main
 
+import run_long_form_static
+
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "retrieval_lm"))
-import run_long_form_static  # noqa: E402
 
 ASQA = str(ROOT / "eval_data/asqa_dev.knowledge_docs.head20.json")
 BIO = str(ROOT / "eval_data/factscore_bio.head20.jsonl")

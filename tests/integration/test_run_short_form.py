@@ -10,9 +10,9 @@ import pytest
 from selfrag.cli import run_main
 from selfrag.inference import short_form
 
+import run_short_form
+
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "retrieval_lm"))
-import run_short_form  # noqa: E402
 
 POPQA = str(ROOT / "eval_data/popqa_longtail_w_gs.head100.jsonl")
 ARC = str(ROOT / "eval_data/arc_challenge_processed.head100.jsonl")
@@ -133,8 +133,7 @@ def test_a_journal_of_another_input_or_model_is_refused(tmp_path, tiny_model_pat
 def test_a_second_run_on_the_same_output_is_refused_before_its_model_loads(tmp_path, capsys):
     # issue 12 item 2: two runs (e.g. two --mode values) on one --output_file interleaved their
     # chunks in <output>.partial
-    sys.path.insert(0, str(ROOT / "tests"))
-    from test_locks import OtherRun
+    from test_locks import OtherRun  # tests/ is on pytest's pythonpath
 
     out = tmp_path / "out.json"
     with OtherRun(out) as other:

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "data_creation"))
-
 import train_special_tokens as critic_cli
+
+REPO = Path(__file__).resolve().parents[2]
+
 
 README_FLAGS = ["--bf16", "True", "--num_train_epochs", "3", "--per_device_train_batch_size", "1", "--gradient_accumulation_steps", "8", "--learning_rate", "2e-5", "--weight_decay", "0", "--warmup_ratio", "0.01", "--lr_scheduler_type", "cosine", "--save_steps", "300", "--save_total_limit", "1", "--logging_steps", "10"]
 

@@ -5,16 +5,15 @@ from __future__ import annotations
 import json
 import re
 import shlex
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "retrieval_lm"))
-
 import finetune
+
+REPO = Path(__file__).resolve().parents[2]
+
 
 
 @pytest.fixture(autouse=True)

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "retrieval_lm"))
-
 import finetune
+
+REPO = Path(__file__).resolve().parents[2]
+
 
 SAMPLE = str(Path(__file__).resolve().parents[2] / "eval_data" / "selfrag_train_sample50.jsonl")
 
