@@ -296,8 +296,8 @@ class Experiment:
 
         The critic's labels are used only if its held-out agreement with the teacher reaches
         :data:`CRITIC_GATE` on IsRel and IsSup (the paper, too, checked its critic against GPT-4
-        before letting it label, paper §3.2.1); otherwise the teacher labels every item and the summary
-        says so — a critic that has not learned the labels would only add noise.
+        before letting it label, paper §3.2.1); otherwise the teacher labels every item and the
+        summary says so — a critic that has not learned the labels would only add noise.
         """
         agreement = self.runner.records["critic_eval"]["summary"]
         passed = all(agreement.get(t, {}).get("agreement", 0) >= CRITIC_GATE
