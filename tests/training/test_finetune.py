@@ -166,11 +166,14 @@ def test_bad_training_line_is_one_clear_error(tiny_model_path, tmp_path, capsys)
 
 
 def script_flags(name: str) -> list[str]:
-    """The finetune.py flags of a launch script (its FINETUNE_ARGS array), variables filled in."""
-    text = (REPO / "retrieval_lm" / name).read_text()
+    """The finetune.py flags a launch script passes (the FINETUNE_ARGS array of the launcher it
+    sources), filled in with the script's own settings."""
+    script = (REPO / "retrieval_lm" / name).read_text()
+    text = (REPO / "retrieval_lm" / "finetune_launch.sh").read_text()
     start = text.index("FINETUNE_ARGS=(") + len("FINETUNE_ARGS=(")
     command = text[start:text.index("\n)\n", start)].replace('"$@"', "")
-    values = {"BATCH_SIZE_PER_GPU": "1", "GRADIENT_ACC_STEPS": "32", "MODEL_SIZE": "7B"}
+    values = {"BATCH_SIZE_PER_GPU": "1", "GRADIENT_ACC_STEPS": "32",
+              **dict(re.findall(r"^(MODEL_SIZE|MODEL|MAX_SEQ_LENGTH)=(\S+)$", script, re.M))}
     command = re.sub(r"\$\{?(\w+)\}?", lambda m: values[m.group(1)], command)
     return shlex.split(command)
 
