@@ -190,12 +190,17 @@ class Experiment:
                      "--passage_maxlength", "160", "--per_gpu_batch_size", "64"],
                     self.logs / "evidence.log")
         for task in TEST_SETS:
-            run_command([_py("retrieval_lm/passage_retrieval.py"), *self.retriever_flags(),
-                         "--data", self.path("data", f"val_{task}.jsonl"),
-                         "--output_dir", self.path("data", "val_ctxs"),
-                         "--n_docs", str(self.sizes.eval_ndocs)],
-                        self.logs / "evidence.log")
+            self.retrieve_validation(self.path("data", f"val_{task}.jsonl"), "evidence.log")
         return {"embedded": self.runner.records["splits"]["summary"]["corpus_passages"]}
+
+    def retrieve_validation(self, queries: Path, log_name: str) -> Path:
+        """``passage_retrieval.py --data``: ``queries`` with their top passages, into
+        ``data/val_ctxs/`` under the same name; returns that file."""
+        out = self.path("data", "val_ctxs")
+        run_command([_py("retrieval_lm/passage_retrieval.py"), *self.retriever_flags(),
+                     "--data", queries, "--output_dir", out,
+                     "--n_docs", str(self.sizes.eval_ndocs)], self.logs / log_name)
+        return out / queries.name
 
     def retriever_flags(self) -> list[str]:
         return ["--passages", str(self.path("data", "corpus.jsonl")),
@@ -407,10 +412,7 @@ class Experiment:
         queries = self.path("data", "val_no_knowledge.jsonl")
         write_jsonl_atomic(queries, [{"id": f"val_{r['id']}", "question": r["instruction"],
                                       "answers": r["answers"]} for r in fresh])
-        run_command([_py("retrieval_lm/passage_retrieval.py"), *self.retriever_flags(),
-                     "--data", queries, "--output_dir", self.path("data", "val_ctxs"),
-                     "--n_docs", str(self.sizes.eval_ndocs)], self.logs / "validation.log")
-        return [r for _, r in read_records(self.path("data", "val_ctxs", queries.name))]
+        return [r for _, r in read_records(self.retrieve_validation(queries, "validation.log"))]
 
     def evaluation(self) -> dict:
         thresholds = self.runner.records["validation"]["summary"]["thresholds"]
