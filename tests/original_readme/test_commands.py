@@ -13,13 +13,13 @@ import json
 import os
 import re
 import shlex
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from support.fake_openai import FakeOpenAI
+from support.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMANDS = Path(__file__).with_name("commands.txt")
@@ -59,11 +59,6 @@ def _head(source: Path, target: Path, n: int = N_ITEMS) -> None:
     else:
         target.write_text("".join(source.read_text().splitlines(keepends=True)[:n]))
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +109,7 @@ def command(words: list[str], folder: str, tiny_model: str, out: str) -> list[st
         if word.endswith(".py") and (ROOT / folder / word).is_file():
             word = str(ROOT / folder / word)  # the checkout's script, run from the scratch folder
         elif word.startswith("--master_port="):
-            word = f"--master_port={_free_port()}"
+            word = f"--master_port={free_port()}"
         result.append(word)
     if result[0] == "python":
         result[0] = sys.executable

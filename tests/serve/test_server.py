@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from support.ports import free_port
 from support.server import running_server
 
 from selfrag.lm.scripted import ScriptedLM, Step
@@ -194,14 +194,9 @@ def test_a_prompt_longer_than_the_context_is_an_openai_400(tiny_model_path):
     assert fine.status_code == 200
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 def test_selfrag_serve_command(tiny_model_path):
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     process = subprocess.Popen(
         [sys.executable, "-m", "selfrag", "serve", "--model_name", tiny_model_path,

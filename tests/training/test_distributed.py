@@ -9,23 +9,18 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from support.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 
 # The original README's critic command line, model and paths aside.
 README_CRITIC_FLAGS = ['--bf16', 'True', '--num_train_epochs', '3', '--per_device_train_batch_size', '1', '--gradient_accumulation_steps', '8', '--learning_rate', '2e-5', '--weight_decay', '0', '--warmup_ratio', '0.01', '--lr_scheduler_type', 'cosine', '--save_steps', '300', '--save_total_limit', '1', '--logging_steps', '10'] + ["--fsdp", "full_shard auto_wrap"]
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def launch(command: list[str], tmp_path: Path, timeout: int = 300) -> str:
