@@ -59,9 +59,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--n_bits", type=int, default=8, help="bits per PQ sub-quantizer code")
     p.add_argument("--index_factory", default="Flat",
                    help='faiss index_factory string, e.g. "Flat", "IVF4096,PQ64", '
-                        '"OPQ96_768,IVF1024,PQ96x4fsr,Refine(PQ96)" (ignored with --n_subquantizers)')
+                        '"OPQ96_768,IVF1024,PQ96x4fsr,Refine(PQ96)"; ending in ",DiskRefine(int8)" '
+                        'or ",DiskRefine(fp16)": candidates from the faiss part (in RAM) are '
+                        're-ranked exactly with vectors memory-mapped from disk (kept in the index '
+                        'folder; ignored with --n_subquantizers)')
     p.add_argument("--search_params", default="",
-                   help='faiss search parameters, e.g. "nprobe=32,k_factor_rf=8"')
+                   help='search parameters, e.g. "nprobe=32,k_factor_rf=8"; DiskRefine: '
+                        '"nprobe=32,shortlist=256" (candidates re-ranked per query)')
     p.add_argument("--index_dir", default=None,
                    help="folder of the saved index (default: next to the embeddings)")
     p.add_argument("--allow_pickle_embeddings", action="store_true",

@@ -12,7 +12,14 @@ README asks for ~100 GB of RAM to search it). Then it measures passages/s of the
 Configurations marked ``mips`` use the MIPS → L2 reduction of
 :mod:`selfrag.retrieval.index` (``PassageIndex.create(..., mips_max_norm=M)``): one extra
 coordinate ``sqrt(M² - ||x||²)`` per passage, 0 per query, then L2 search over d+1 dimensions.
+Configurations named ``disk_*`` keep compact codes in RAM and re-rank a shortlist exactly from
+vectors on disk (``DiskRefine``; measured by :mod:`bench_retrieval_disk`, which also reports the
+search process's resident memory and the disk reads per query); ``--real_corpus`` compares flat
+and ``DiskRefine`` on the bundled corpus with the bundled PopQA questions.
 Recall is always against exact inner-product search. Example (2 CPU cores)::
+
+    python scripts/bench_retrieval.py --skip_encoder --configs flat disk_int8 disk_fp16 \
+        --queries 5000 --real_corpus
 
     nice -n 19 python scripts/bench_retrieval.py --skip_encoder
     python scripts/bench_retrieval.py --n 100000 --configs flat opq_ivfpq96 --skip_encoder  # quick
@@ -35,6 +42,8 @@ import faiss
 import numpy as np
 from tqdm.auto import tqdm
 
+from bench_retrieval_disk import (  # noqa: E402
+    DISK_CONFIGS, measure_disk_config, print_disk_table, real_corpus_check)
 from selfrag.retrieval.index import max_norm, mips_database, mips_queries
 
 WIKIPEDIA_PASSAGES = 21_015_324  # DPR psgs_w100.tsv, the original's full corpus
@@ -303,9 +312,15 @@ def main(argv=None) -> None:
                    help="generator: MixtureData (default) or the earlier LowRankData")
     p.add_argument("--data_cache", default=None,
                    help="where the drawn vectors are kept (default: a file in the temp folder)")
-    p.add_argument("--configs", nargs="+", default=list(CONFIGS),
-                   choices=list(CONFIGS) + list(EXTRA_CONFIGS),
+    p.add_argument("--configs", nargs="+", default=list(CONFIGS) + ["disk_int8"],
+                   choices=list(CONFIGS) + list(EXTRA_CONFIGS) + list(DISK_CONFIGS),
                    help="index configurations to measure (flat is always built: it is the truth)")
+    p.add_argument("--disk_dir", default=None,
+                   help="where disk_* indexes are built (default: a folder in the temp folder)")
+    p.add_argument("--repeats", type=int, default=3,
+                   help="disk_*: passes over the queries per setting (the median is reported)")
+    p.add_argument("--real_corpus", action="store_true",
+                   help="also compare flat and DiskRefine on the bundled corpus and PopQA")
     p.add_argument("--skip_encoder", action="store_true", help="do not measure the encoder")
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
     args = p.parse_args(argv)
@@ -317,8 +332,16 @@ def main(argv=None) -> None:
     cache = Path(args.data_cache or Path(tempfile.gettempdir()) /
                  f"selfrag_bench_{args.data}_{args.n}x{args.dim}_c{args.centres}.npy")
     vectors = data.materialize(args.n, cache)
-    results, exact, stats, norm = [], None, {}, None
+    results, exact, stats, norm, disk_results = [], None, {}, None, []
     for name in ["flat"] + [c for c in args.configs if c != "flat"]:
+        if name in DISK_CONFIGS:
+            workdir = Path(args.disk_dir or Path(tempfile.gettempdir()) / "selfrag_bench_disk")
+            workdir.mkdir(parents=True, exist_ok=True)
+            for row in measure_disk_config(name, str(cache), args.n, queries, exact, args.train,
+                                           workdir, args.repeats):
+                disk_results.append(row)
+                print(json.dumps(row), flush=True)
+            continue
         factory, params, mips = {**CONFIGS, **EXTRA_CONFIGS}[name]
         if mips and norm is None:
             norm = max_norm(vectors)
@@ -358,12 +381,25 @@ def main(argv=None) -> None:
               f"{r['wikipedia_GB_with_id_map']:>8.2f}  {r['factory']} [{r['search_params']}]")
     print("(21M GB: index bytes per vector x 21,015,324 + 8 B/passage for the id map; "
           "R@20 = |top-20 ∩ exact top-20| / 20)")
+    if disk_results:
+        print_disk_table(disk_results)
+    real = None
+    if args.real_corpus:
+        real = real_corpus_check()
+        print(f"\nreal text: {real['passages']:,} bundled passages (all-MiniLM-L6-v2), "
+              f"{real['questions']} PopQA questions; answer in the top 20 with Flat: "
+              f"{real['flat_answer_in_top20']:.2f}")
+        for row in real["settings"]:
+            print(f"  {real['factory']} [{row['search_params']}]: answer in the top 20 "
+                  f"{row['answer_in_top20']:.2f}, recall@20 vs Flat "
+                  f"{row['recall_at_20_vs_flat']:.3f}")
     speeds = [] if args.skip_encoder else encoder_speed()
     for s in speeds:
         print(f"encoder {s['encoder']}: {s['passages_per_s']:.1f} passages/s on "
               f"{os.cpu_count()} CPU cores")
     if args.json:
         Path(args.json).write_text(json.dumps({"data": stats, "indexes": results,
+                                               "disk_refine": disk_results, "real_corpus": real,
                                                "encoders": speeds}, indent=1))
 
 

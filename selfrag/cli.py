@@ -93,6 +93,12 @@ def add_retriever_flags(p) -> None:
                    help="online retrieval: query encoder (default: the offline MiniLM)")
     p.add_argument("--demo_retriever", action="store_true",
                    help="online retrieval from the bundled demo corpus (built once, offline)")
+    p.add_argument("--index_factory", type=str, default="Flat",
+                   help="online retrieval: faiss index of the embeddings, as in "
+                        "passage_retrieval.py (e.g. 'IVF4096,PQ64x4fs,DiskRefine(int8)': "
+                        "Wikipedia on a laptop)")
+    p.add_argument("--search_params", type=str, default="",
+                   help="online retrieval: its search parameters, e.g. 'nprobe=32,shortlist=256'")
 
 
 def check_retriever_flags(args) -> None:
@@ -155,7 +161,8 @@ def build_retriever(args, n_docs: int = 5):
     from selfrag.retrieval.encoder import DEFAULT_ENCODER
     from selfrag.retrieval.retriever import Retriever
 
-    retriever = Retriever({})
+    retriever = Retriever({"index_factory": args.index_factory,
+                           "search_params": args.search_params})
     retriever.setup_retriever_demo(args.retriever_model or DEFAULT_ENCODER, args.passages,
                                    args.passages_embeddings, n_docs=n_docs,
                                    save_or_load_index=True)

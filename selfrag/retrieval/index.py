@@ -22,6 +22,14 @@ Contriever) the extra coordinate, up to M in size, dominates the k-means cells a
 (1M synthetic 768-d vectors, ``IVF1024,Flat``, recall@20 at nprobe=32: 0.97 without,
 0.88 with the transform).
 
+With the suffix ``,DiskRefine(fp16)`` or ``,DiskRefine(int8)`` (e.g.
+``"IVF1024,PQ64x4fs,DiskRefine(int8)"``) only the faiss part before it is held in RAM: it finds a
+shortlist of ``shortlist`` candidates per query (search parameter ``shortlist=N``, default
+``DEFAULT_SHORTLIST``), which are re-ranked by their exact inner products with the full vectors,
+read memory-mapped from disk (:mod:`selfrag.retrieval.disk_vectors`). Such an index is built in
+its folder by :func:`selfrag.retrieval.disk_build.build_disk_index` (bounded memory, resumable)
+and cannot be built in memory.
+
 Saved as a folder: ``index.faiss`` (``faiss.write_index``), ``ids.npy`` (int64, when every id is
 a plain decimal number) or ``ids.json``, and ``meta.json`` (encoder name/dimension/pooling/
 normalisation, factory string, search parameters, count). No pickle. ``meta.json`` is checked at
@@ -44,6 +52,7 @@ from tqdm.auto import tqdm
 
 from selfrag.errors import InputError, SelfRagError
 from selfrag.io import set_usual_mode, write_json_atomic
+from selfrag.retrieval.disk_vectors import STORAGES, DiskVectors, rerank, split_disk_refine
 from selfrag.retrieval.embeddings import EmbeddingShard
 
 logger = logging.getLogger(__name__)
@@ -51,6 +60,7 @@ logger = logging.getLogger(__name__)
 FORMAT = "selfrag-index/1"
 INDEX_FILE, META_FILE = "index.faiss", "meta.json"
 DEFAULT_TRAIN_SIZE = 262_144
+DEFAULT_SHORTLIST = 256  # DiskRefine candidates per query (scripts/bench_retrieval.py)
 
 
 class IdMap:
@@ -86,10 +96,14 @@ class IdMap:
         return "ids.json"
 
     @classmethod
-    def load(cls, path: Path) -> IdMap:
+    def load(cls, path: Path, mmap: bool = False) -> IdMap:
+        """Read ``ids.npy`` (memory-mapped with ``mmap``: only the rows looked up are read) or
+        ``ids.json``."""
         ids = cls()
         if path.suffix == ".npy":
-            ids._ints = np.load(path, allow_pickle=False).astype(np.int64, copy=False)
+            ids._ints = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+            if ids._ints.dtype != np.int64:
+                ids._ints = ids._ints.astype(np.int64)
         else:
             ids._ints, ids._strs = None, [str(i) for i in json.loads(path.read_text())]
         return ids
@@ -139,11 +153,14 @@ class PassageIndex:
             transform).
         ids: row → passage id.
         meta: ``encoder`` ({name, dim, pooling, normalize}), ``factory``, ``search_params``,
-            and ``mips_transform`` / ``mips_max_norm`` when the transform is used.
+            ``mips_transform`` / ``mips_max_norm`` when the transform is used, and
+            ``disk_refine`` (``{storage, shortlist}``) for a ``DiskRefine`` index.
+        disk: the on-disk vectors that re-rank the candidates of a ``DiskRefine`` index.
     """
 
-    def __init__(self, index: faiss.Index, ids: IdMap, meta: dict):
-        self.index, self.ids, self.meta = index, ids, meta
+    def __init__(self, index: faiss.Index, ids: IdMap, meta: dict,
+                 disk: DiskVectors | None = None):
+        self.index, self.ids, self.meta, self.disk = index, ids, meta, disk
 
     @classmethod
     def create(cls, dim: int, factory: str = "Flat", encoder: dict | None = None,
@@ -152,13 +169,16 @@ class PassageIndex:
 
         Without ``mips_max_norm``: a ``dim``-d inner-product index. With it: the MIPS → L2
         transform (module docstring), i.e. an L2 index over ``dim + 1`` dimensions that accepts
-        passage vectors of norm up to ``mips_max_norm``.
+        passage vectors of norm up to ``mips_max_norm``. With a ``DiskRefine`` suffix, the
+        faiss part alone; :func:`selfrag.retrieval.disk_build.build_disk_index` attaches the
+        vectors on disk.
         """
+        faiss_factory, storage = split_disk_refine(factory)
         if mips_max_norm is not None and not (np.isfinite(mips_max_norm) and mips_max_norm > 0):
             raise SelfRagError(f"mips_max_norm must be a positive number, not {mips_max_norm!r}")
         mips = mips_max_norm is not None
         try:
-            index = faiss.index_factory(dim + 1 if mips else dim, factory,
+            index = faiss.index_factory(dim + 1 if mips else dim, faiss_factory,
                                         faiss.METRIC_L2 if mips else faiss.METRIC_INNER_PRODUCT)
         except RuntimeError as err:
             raise SelfRagError(f"faiss cannot build index {factory!r}: "
@@ -167,7 +187,11 @@ class PassageIndex:
                 "metric": "inner_product", "search_params": search_params}
         if mips:
             meta.update(mips_transform=True, mips_max_norm=float(mips_max_norm))
-        return cls(index, IdMap(), meta)
+        if storage:
+            meta["disk_refine"] = {"storage": storage, "shortlist": DEFAULT_SHORTLIST}
+        index = cls(index, IdMap(), meta)
+        index.set_search_params(search_params)
+        return index
 
     @property
     def mips(self) -> bool:
@@ -206,14 +230,30 @@ class PassageIndex:
         self.ids.extend(ids)
 
     def set_search_params(self, params: str) -> None:
-        """Apply faiss search parameters such as ``"nprobe=32,k_factor_rf=4"`` or ``"efSearch=128"``."""
-        if params:
+        """Apply search parameters such as ``"nprobe=32,k_factor_rf=4"`` or ``"efSearch=128"``
+        (faiss's), and ``shortlist=N`` (a ``DiskRefine`` index's candidates per query)."""
+        if not params:
+            return
+        settings = [p.strip() for p in params.split(",") if p.strip()]
+        faiss_params = ",".join(p for p in settings if not p.startswith("shortlist="))
+        for setting in settings:
+            if setting.startswith("shortlist="):
+                self._set_shortlist(params, setting.split("=", 1)[1])
+        if faiss_params:
             try:
-                faiss.ParameterSpace().set_index_parameters(self.index, params)
+                faiss.ParameterSpace().set_index_parameters(self.index, faiss_params)
             except RuntimeError as err:
                 raise SelfRagError(f"bad faiss search parameters {params!r} for "
                                    f"{self.meta['factory']!r}: {str(err).strip()}") from None
-            self.meta["search_params"] = params
+        self.meta["search_params"] = params
+
+    def _set_shortlist(self, params: str, value: str) -> None:
+        if "disk_refine" not in self.meta:
+            raise SelfRagError(f"search parameter shortlist= in {params!r} needs a DiskRefine "
+                               f"index; {self.meta['factory']!r} is not one")
+        if not value.isdigit() or int(value) < 1:
+            raise SelfRagError(f"shortlist must be a positive integer, not {value!r}")
+        self.meta["disk_refine"]["shortlist"] = int(value)
 
     def search(self, queries: np.ndarray, k: int, batch_size: int = 2048,
                ) -> tuple[np.ndarray, list[list[str]]]:
@@ -231,19 +271,34 @@ class PassageIndex:
         scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
         hits: list[list[str]] = []
         for start in range(0, len(queries), batch_size):
-            batch = queries[start:start + batch_size]
-            if self.mips:
-                s, rows = self.index.search(mips_queries(batch), k)
-                offset = (np.einsum("ij,ij->i", batch, batch, dtype=np.float64)
-                          + self.meta["mips_max_norm"] ** 2)
-                s = ((offset[:, None] - s) / 2).astype(np.float32)
-            else:
-                s, rows = self.index.search(batch, k)
+            s, rows = self.search_rows(queries[start:start + batch_size], k)
             for i, row in enumerate(rows):
                 found = row[row >= 0]
                 scores[start + i, :len(found)] = s[i, :len(found)]
                 hits.append([self.ids[int(r)] for r in found])
         return scores, hits
+
+    def search_rows(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`search` by row number: scores ``[q, k]`` and rows ``[q, k]`` (-1: none).
+
+        A ``DiskRefine`` index takes ``max(k, shortlist)`` candidates from the faiss index and
+        returns the best ``k`` of them by their inner products with the vectors on disk.
+        """
+        refine = self.meta.get("disk_refine")
+        if refine is not None and self.disk is None:
+            raise SelfRagError("this DiskRefine index has no vectors on disk attached: load it "
+                               "with PassageIndex.load or build it with build_disk_index")
+        wanted = max(k, refine["shortlist"]) if refine else k
+        if self.mips:
+            s, rows = self.index.search(mips_queries(queries), wanted)
+            offset = (np.einsum("ij,ij->i", queries, queries, dtype=np.float64)
+                      + self.meta["mips_max_norm"] ** 2)
+            s = ((offset[:, None] - s) / 2).astype(np.float32)
+        else:
+            s, rows = self.index.search(queries, wanted)
+        if refine:
+            s, rows = rerank(self.disk, queries, rows, k)
+        return s, rows
 
     def to_gpu(self) -> None:
         """Move the index to all visible GPUs when faiss was built with GPU support."""
@@ -256,31 +311,34 @@ class PassageIndex:
             logger.warning("keeping the index on CPU: %s", str(err).strip().splitlines()[-1])
 
     def save(self, folder: str | os.PathLike) -> None:
-        """Write the index folder atomically (a complete folder or none)."""
+        """Write the index folder atomically (a complete folder or none).
+
+        A ``DiskRefine`` index is not saved: it lives in the folder it was built in.
+        """
+        if "disk_refine" in self.meta:
+            raise SelfRagError("a DiskRefine index is written in its folder by build_disk_index "
+                               "and cannot be saved elsewhere")
         folder = Path(folder)
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
         try:
-            index = self.index
-            if hasattr(faiss, "index_gpu_to_cpu") and faiss.get_num_gpus() > 0:
-                try:
-                    index = faiss.index_gpu_to_cpu(index)
-                except RuntimeError:
-                    pass  # already a CPU index
-            faiss.write_index(index, str(tmp / INDEX_FILE))
-            ids_file = self.ids.save(tmp)
-            write_json_atomic(tmp / META_FILE, {**self.meta, "count": len(self),
-                                                "ids_file": ids_file}, indent=1)
-            set_usual_mode(tmp)  # mkdtemp's folder is owner-only
-            old = None
-            if folder.exists():
-                old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old.", dir=folder.parent))
-                os.replace(folder, old / folder.name)
-            os.replace(tmp, folder)
-            if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
+            self.write_files(tmp)
+            replace_folder(tmp, folder)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+
+    def write_files(self, folder: Path) -> None:
+        """Write ``index.faiss``, the ids and ``meta.json`` into an existing ``folder``."""
+        index = self.index
+        if hasattr(faiss, "index_gpu_to_cpu") and faiss.get_num_gpus() > 0:
+            try:
+                index = faiss.index_gpu_to_cpu(index)
+            except RuntimeError:
+                pass  # already a CPU index
+        faiss.write_index(index, str(folder / INDEX_FILE))
+        ids_file = self.ids.save(folder)
+        write_json_atomic(folder / META_FILE, {**self.meta, "count": len(self),
+                                               "ids_file": ids_file}, indent=1)
 
     @classmethod
     def load(cls, folder: str | os.PathLike, encoder: dict | None = None,
@@ -317,7 +375,8 @@ class PassageIndex:
         ids_path = folder / meta.get("ids_file", "ids.json")
         if not ids_path.is_file():
             raise InputError(ids_path, "index ids file not found")
-        ids = IdMap.load(ids_path)
+        refine = meta.get("disk_refine")
+        ids = IdMap.load(ids_path, mmap=refine is not None)  # large indexes: ids stay on disk
         if not (len(ids) == index.ntotal == meta.get("count")):
             raise InputError(meta_path, f"index holds {index.ntotal} vectors, {ids_path.name} "
                              f"{len(ids)} ids, metadata says {meta.get('count')}", field="count")
@@ -337,10 +396,30 @@ class PassageIndex:
             raise InputError(meta_path, f"faiss index dimension {index.d} does not fit dim "
                              f"{meta.get('dim')}" + (" + 1 (mips_transform)" if mips else ""),
                              field="dim")
-        loaded = cls(index, ids, meta)
+        disk = None
+        if refine is not None:
+            if not isinstance(refine, dict) or refine.get("storage") not in STORAGES \
+                    or not isinstance(refine.get("shortlist"), int) or refine["shortlist"] < 1:
+                raise InputError(meta_path, "disk_refine must be {storage: fp16|int8, "
+                                 f"shortlist: positive integer}}, not {refine!r}",
+                                 field="disk_refine")
+            disk = DiskVectors(folder, refine["storage"], len(ids), meta["dim"])
+        loaded = cls(index, ids, meta, disk)
         loaded.set_search_params(meta.get("search_params", "") if search_params is None
                                  else search_params)
         return loaded
+
+
+def replace_folder(new: Path, folder: Path) -> None:
+    """Move the finished folder ``new`` to ``folder``, replacing any old one (never neither)."""
+    set_usual_mode(new)  # mkdtemp's folders are owner-only
+    old = None
+    if folder.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old.", dir=folder.parent))
+        os.replace(folder, old / folder.name)
+    os.replace(new, folder)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _check_encoder(meta_path: Path, stored: dict, encoder: dict) -> None:
@@ -359,17 +438,38 @@ def build_from_shards(shards: Iterable[EmbeddingShard], factory: str = "Flat",
                       encoder: dict | None = None, chunk_size: int = 1_000_000,
                       train_size: int = DEFAULT_TRAIN_SIZE, search_params: str = "",
                       seed: int = 0, mips_transform: bool = False) -> PassageIndex:
-    """Build an index from embedding shards (checked to agree with ``encoder`` when given).
+    """Build an index in memory from embedding shards (checked to agree with ``encoder``).
 
     Indexes that need training are trained on up to ``train_size`` vectors drawn uniformly from
     all shards; vectors are then added shard by shard in chunks of ``chunk_size``. With
     ``mips_transform`` (recommended for IVF/PQ indexes over unnormalised vectors), a first pass
-    over the shards finds the largest norm M (module docstring).
+    over the shards finds the largest norm M (module docstring). ``DiskRefine`` indexes are
+    built on disk by :func:`selfrag.retrieval.disk_build.build_disk_index`.
 
     Raises:
         InputError: a shard's recorded encoder or dimension differs from ``encoder``.
     """
+    if split_disk_refine(factory)[1]:
+        raise SelfRagError(f"{factory!r} keeps its vectors on disk: build it in its folder with "
+                           "build_disk_index (passage_retrieval.py does so)")
     shards = list(shards)
+    index = trained_index(shards, factory, encoder, chunk_size, train_size, search_params, seed,
+                          mips_transform)
+    bar = tqdm(total=sum(len(s.ids) for s in shards), desc="indexing", unit="vec")
+    for shard in shards:
+        for start in range(0, len(shard.ids), chunk_size):
+            end = start + chunk_size
+            index.add(shard.ids[start:end], shard_rows(shard, start, end), chunk_size)
+            bar.update(len(shard.ids[start:end]))
+    bar.close()
+    return index
+
+
+def trained_index(shards: list[EmbeddingShard], factory: str, encoder: dict | None,
+                  chunk_size: int, train_size: int, search_params: str, seed: int,
+                  mips_transform: bool) -> PassageIndex:
+    """Check the shards (encoder, dimension, unique ids), create the empty index and train it
+    on up to ``train_size`` vectors drawn uniformly from all shards (see build_from_shards)."""
     if not shards:
         raise SelfRagError("no embedding shards to index")
     dim = shards[0].vectors.shape[1]
@@ -385,35 +485,59 @@ def build_from_shards(shards: Iterable[EmbeddingShard], factory: str = "Flat",
     if mips_transform:
         norm = max(max_norm(s.vectors, chunk_size) for s in shards) or 1.0
     index = PassageIndex.create(dim, factory, encoder, search_params, mips_max_norm=norm)
-    total = sum(len(s.ids) for s in shards)
     if not index.index.is_trained:
+        total = sum(len(s.ids) for s in shards)
         rng = np.random.default_rng(seed)
         take = np.sort(rng.choice(total, size=min(train_size, total), replace=False))
         sample, offset = [], 0
         for shard in shards:
             local = take[(take >= offset) & (take < offset + len(shard.ids))] - offset
-            sample.append(np.asarray(shard.vectors[local], dtype=np.float32))
+            sample.append(shard_rows(shard, local))
             offset += len(shard.ids)
         index.train(np.concatenate(sample))
-    bar = tqdm(total=total, desc="indexing", unit="vec")
-    for shard in shards:
-        for start in range(0, len(shard.ids), chunk_size):
-            end = start + chunk_size
-            index.add(shard.ids[start:end], np.asarray(shard.vectors[start:end]), chunk_size)
-            bar.update(len(shard.ids[start:end]))
-    bar.close()
-    index.set_search_params(search_params)
     return index
+
+
+def shard_rows(shard: EmbeddingShard, start, end: int | None = None) -> np.ndarray:
+    """float32 copy of rows ``start:end`` (or of the row numbers ``start``) of a shard.
+
+    Rows of a memory-mapped ``.npy`` shard are read with positional reads, not through the
+    mapping, so that no page of the shard stays in (or counts towards) the process's memory.
+    """
+    vectors = shard.vectors
+    if not isinstance(vectors, np.memmap):
+        return np.array(vectors[start:end] if end is not None else vectors[start],
+                        dtype=np.float32)
+    dim, dtype = vectors.shape[1], vectors.dtype
+    row_size = dtype.itemsize * dim
+    offset = np.load(shard.path, mmap_mode="r").offset  # the .npy header's length
+    fd = os.open(shard.path, os.O_RDONLY)
+    try:
+        if end is not None:
+            end = min(end, len(vectors))
+            raw = os.pread(fd, (end - start) * row_size, offset + start * row_size)
+            return np.frombuffer(raw, dtype).reshape(-1, dim).astype(np.float32)
+        out = np.empty((len(start), dim), dtype=np.float32)
+        for i, row in enumerate(np.asarray(start, dtype=np.int64).tolist()):
+            out[i] = np.frombuffer(os.pread(fd, row_size, offset + row * row_size), dtype)
+        return out
+    finally:
+        os.close(fd)
 
 
 def _check_unique_ids(shards: list[EmbeddingShard]) -> None:
     """A passage id may occur in one row of one shard only."""
-    all_ids = np.concatenate([np.asarray(s.ids, dtype=str) for s in shards])
+    if all(_canonical_int(str(i)) for s in shards for i in s.ids):  # 8 bytes an id suffice
+        all_ids = np.fromiter((int(i) for s in shards for i in s.ids), dtype=np.int64,
+                              count=sum(len(s.ids) for s in shards))
+    else:
+        all_ids = np.concatenate([np.asarray(s.ids, dtype=str) for s in shards])
     unique, counts = np.unique(all_ids, return_counts=True)
     if len(unique) == len(all_ids):
         return
-    dup = str(unique[np.argmax(counts > 1)])
-    rows = np.flatnonzero(all_ids == dup)
+    duplicate = unique[np.argmax(counts > 1)]
+    dup = str(duplicate)
+    rows = np.flatnonzero(all_ids == duplicate)
     bounds = np.cumsum([len(s.ids) for s in shards])
     where = [f"{shards[int(np.searchsorted(bounds, r, side='right'))].path.name}" for r in rows[:2]]
     raise InputError(shards[int(np.searchsorted(bounds, rows[1], side="right"))].path,

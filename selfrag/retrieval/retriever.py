@@ -23,6 +23,8 @@ from types import SimpleNamespace
 import numpy as np
 
 from selfrag.errors import SelfRagError
+from selfrag.retrieval.disk_build import build_disk_index
+from selfrag.retrieval.disk_vectors import split_disk_refine
 from selfrag.retrieval.embeddings import read_shards, shard_files_signature
 from selfrag.retrieval.encoder import DEFAULT_ENCODER, Encoder
 from selfrag.retrieval.index import PassageIndex, build_from_shards
@@ -103,10 +105,12 @@ class Retriever:
     def setup_retriever_demo(self, model_name_or_path: str, passages: str,
                              passages_embeddings: str, n_docs: int = 5,
                              save_or_load_index: bool = False) -> None:
-        """The README demo setup: fp32 encoder, exact inner-product index (as the original)."""
+        """The README demo setup: fp32 encoder and, by default, an exact inner-product index (as
+        the original; ``args.index_factory`` chooses another)."""
         self.args.model_name_or_path, self.args.n_docs = model_name_or_path, n_docs
         self.encoder = Encoder.load(model_name_or_path, fp16=False)
-        self.index = self._load_or_build_index(passages_embeddings, "Flat", save_or_load_index,
+        self.index = self._load_or_build_index(passages_embeddings, self.args.index_factory,
+                                               save_or_load_index,
                                                self.args.indexing_batch_size)
         self._load_passages(passages)
 
@@ -115,9 +119,10 @@ class Retriever:
         encoder = vars(self.encoder.info)
         folder = Path(self.args.index_dir) if self.args.index_dir else index_folder(
             embeddings_glob, factory)
+        on_disk = split_disk_refine(factory)[1] is not None  # lives in its folder, always
         signature = shard_files_signature(embeddings_glob)
         index = None
-        if save_or_load and (folder / "meta.json").is_file():
+        if (save_or_load or on_disk) and (folder / "meta.json").is_file():
             logger.info("loading index from %s", folder)
             index = PassageIndex.load(folder, encoder,
                                       search_params=self.args.search_params or None)
@@ -127,13 +132,20 @@ class Retriever:
                                "than %s now holds: building it afresh", folder, embeddings_glob)
                 index = None
         if index is None:
-            shards = read_shards(embeddings_glob, allow_pickle=self.args.allow_pickle_embeddings)
-            index = build_from_shards(shards, factory, encoder, chunk_size=chunk_size,
-                                      search_params=self.args.search_params)
-            index.meta["shard_files"] = signature
-            if save_or_load:
-                index.save(folder)
-                logger.info("saved index to %s", folder)
+            shards = list(read_shards(embeddings_glob,
+                                      allow_pickle=self.args.allow_pickle_embeddings))
+            if on_disk:
+                index = build_disk_index(shards, folder, factory, encoder, chunk_size=chunk_size,
+                                         search_params=self.args.search_params,
+                                         record={"shard_files": signature})
+                logger.info("built index in %s", folder)
+            else:
+                index = build_from_shards(shards, factory, encoder, chunk_size=chunk_size,
+                                          search_params=self.args.search_params)
+                index.meta["shard_files"] = signature
+                if save_or_load:
+                    index.save(folder)
+                    logger.info("saved index to %s", folder)
         if self.args.use_gpu_index:
             index.to_gpu()
         return index
