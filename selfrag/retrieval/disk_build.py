@@ -4,15 +4,16 @@ The steps (``folder`` is written as ``.{folder}.building`` and renamed when comp
 
 1. train the faiss candidate index on up to ``train_size`` vectors drawn uniformly from all
    shards, and save it (``index.faiss``, still empty);
-2. for each block of ``chunk_size`` rows, shard after shard: write the rows to the on-disk
-   vector file (:class:`~selfrag.retrieval.disk_vectors.VectorWriter`), add them to the candidate
-   index, then save the index (written to a temporary file, then renamed). The saved index's row
-   count is the progress: a rerun after a crash reopens it and continues with the next block;
+2. for each chunk of ``chunk_size`` rows, shard after shard, ``READ_BLOCK`` rows at a time: read
+   them, write them to the on-disk vector file
+   (:class:`~selfrag.retrieval.disk_vectors.VectorWriter`) and add them to the candidate index;
+   then save the index (written to a temporary file, then renamed). The saved index's row count
+   is the progress: a rerun after a crash reopens it and continues after its last row;
 3. write the ids and ``meta.json``, and move the folder into place.
 
 A rerun with other shards, another factory string, encoder or training settings starts afresh
 (``progress.json`` records them). Memory: one training sample, then the candidate index's codes
-plus one block; :func:`memory_bound` says how much, and the build logs it.
+plus one block of rows; :func:`memory_bound` says how much, and the build logs it.
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ def memory_bound(count: int, dim: int, code_bytes: int, train_size: int,
       checkpoint, one float32 block of ``READ_BLOCK`` rows read from a shard and three
       block-sized buffers (its storage form, faiss's encoding);
     - throughout: ``ids``, the passage ids of the shards as Python strings, and three arrays of
-      them for the uniqueness check (int64 for decimal ids, else fixed-width strings).
+      them (int64 for decimal ids, else fixed-width strings): the uniqueness check's, then the
+      id map and its copy while it grows.
     """
     train = 2 * min(train_size, count) * dim * 4
     adding = 2 * count * (code_bytes + 8) + 4 * min(READ_BLOCK, count) * dim * 4

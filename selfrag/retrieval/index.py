@@ -25,7 +25,8 @@ Contriever) the extra coordinate, up to M in size, dominates the k-means cells a
 With the suffix ``,DiskRefine(fp16)`` or ``,DiskRefine(int8)`` (e.g.
 ``"IVF1024,PQ64x4fs,DiskRefine(int8)"``) only the faiss part before it is held in RAM: it finds a
 shortlist of ``shortlist`` candidates per query (search parameter ``shortlist=N``, default
-``DEFAULT_SHORTLIST``), which are re-ranked by their exact inner products with the full vectors,
+``DEFAULT_SHORTLIST``; an IVF part probes ``DEFAULT_NPROBE`` lists unless told otherwise), which
+are re-ranked by their exact inner products with the full vectors,
 read memory-mapped from disk (:mod:`selfrag.retrieval.disk_vectors`). Such an index is built in
 its folder by :func:`selfrag.retrieval.disk_build.build_disk_index` (bounded memory, resumable)
 and cannot be built in memory.
@@ -60,7 +61,9 @@ logger = logging.getLogger(__name__)
 FORMAT = "selfrag-index/1"
 INDEX_FILE, META_FILE = "index.faiss", "meta.json"
 DEFAULT_TRAIN_SIZE = 262_144
-DEFAULT_SHORTLIST = 256  # DiskRefine candidates per query (scripts/bench_retrieval.py)
+# DiskRefine defaults, measured with scripts/bench_retrieval.py (1M vectors, IVF1024,PQ64x4fs):
+# candidates re-ranked per query, and IVF lists probed when the search parameters give none
+DEFAULT_SHORTLIST, DEFAULT_NPROBE = 256, 32
 
 
 class IdMap:
@@ -189,6 +192,8 @@ class PassageIndex:
             meta.update(mips_transform=True, mips_max_norm=float(mips_max_norm))
         if storage:
             meta["disk_refine"] = {"storage": storage, "shortlist": DEFAULT_SHORTLIST}
+            if not search_params and "IVF" in faiss_factory:
+                search_params = f"nprobe={DEFAULT_NPROBE}"
         index = cls(index, IdMap(), meta)
         index.set_search_params(search_params)
         return index

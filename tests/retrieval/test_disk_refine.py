@@ -327,3 +327,15 @@ def test_the_inference_scripts_retriever_flags_select_a_disk_index(tiny_bert_pat
         "--passages", str(small_corpus), "--passages_embeddings", str(tmp_path / "emb" / "*"),
         "--retriever_model", tiny_bert_path]))
     assert default.index.meta["factory"] == "Flat" and default.index.disk is None
+
+
+def test_measured_defaults_apply_when_no_search_parameters_are_given(tmp_path):
+    from selfrag.retrieval.index import DEFAULT_NPROBE, DEFAULT_SHORTLIST
+
+    index = build_disk_index(_shards(tmp_path, 1, 200), tmp_path / "index",
+                             "IVF4,PQ4x4fs,DiskRefine(int8)")
+    assert index.meta["search_params"] == f"nprobe={DEFAULT_NPROBE}"
+    assert index.meta["disk_refine"]["shortlist"] == DEFAULT_SHORTLIST
+    import faiss
+
+    assert faiss.extract_index_ivf(index.index).nprobe == DEFAULT_NPROBE
