@@ -515,19 +515,32 @@ def shard_rows(shard: EmbeddingShard, start, end: int | None = None) -> np.ndarr
                         dtype=np.float32)
     dim, dtype = vectors.shape[1], vectors.dtype
     row_size = dtype.itemsize * dim
-    offset = np.load(shard.path, mmap_mode="r").offset  # the .npy header's length
+    header = np.load(shard.path, mmap_mode="r").offset  # the .npy header's length
     fd = os.open(shard.path, os.O_RDONLY)
     try:
         if end is not None:
             end = min(end, len(vectors))
-            raw = os.pread(fd, (end - start) * row_size, offset + start * row_size)
-            return np.frombuffer(raw, dtype).reshape(-1, dim).astype(np.float32)
-        out = np.empty((len(start), dim), dtype=np.float32)
-        for i, row in enumerate(np.asarray(start, dtype=np.int64).tolist()):
-            out[i] = np.frombuffer(os.pread(fd, row_size, offset + row * row_size), dtype)
-        return out
+            rows = np.empty((max(end - start, 0), dim), dtype=dtype)
+            _read_into(fd, rows, header + start * row_size, shard.path)
+        else:
+            rows = np.empty((len(start), dim), dtype=dtype)
+            for i, row in enumerate(np.asarray(start, dtype=np.int64).tolist()):
+                _read_into(fd, rows[i], header + row * row_size, shard.path)
     finally:
         os.close(fd)
+    return rows.astype(np.float32, copy=False)
+
+
+def _read_into(fd: int, buffer: np.ndarray, offset: int, path: Path) -> None:
+    """Fill ``buffer`` from the file at ``offset`` (looping: one read returns at most ~2 GB)."""
+    if buffer.size == 0:
+        return
+    view, done = memoryview(buffer).cast("B"), 0
+    while done < len(view):
+        count = os.preadv(fd, [view[done:]], offset + done)
+        if count == 0:
+            raise InputError(path, "file is shorter than its .npy header says")
+        done += count
 
 
 def _check_unique_ids(shards: list[EmbeddingShard]) -> None:

@@ -339,3 +339,20 @@ def test_measured_defaults_apply_when_no_search_parameters_are_given(tmp_path):
     import faiss
 
     assert faiss.extract_index_ivf(index.index).nprobe == DEFAULT_NPROBE
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+def test_shard_rows_reads_what_the_mapping_holds(tmp_path, dtype):
+    from selfrag.retrieval.index import shard_rows
+
+    vectors = np.arange(5 * 3, dtype=dtype).reshape(5, 3)
+    np.save(tmp_path / "s.npy", vectors)
+    shard = EmbeddingShard(tmp_path / "s.npy", list("abcde"),
+                           np.load(tmp_path / "s.npy", mmap_mode="r"), {})
+    block = shard_rows(shard, 1, 9)  # the end is clipped to the shard
+    assert block.dtype == np.float32 and block.tolist() == vectors[1:].tolist()
+    assert shard_rows(shard, np.array([4, 0, 4])).tolist() == vectors[[4, 0, 4]].tolist()
+    assert shard_rows(shard, 5, 7).shape == (0, 3)
+    (tmp_path / "s.npy").write_bytes((tmp_path / "s.npy").read_bytes()[:-6])  # truncated
+    with pytest.raises(InputError, match="shorter than its .npy header says"):
+        shard_rows(shard, 0, 5)
