@@ -515,7 +515,7 @@ def shard_rows(shard: EmbeddingShard, start, end: int | None = None) -> np.ndarr
                         dtype=np.float32)
     dim, dtype = vectors.shape[1], vectors.dtype
     row_size = dtype.itemsize * dim
-    header = np.load(shard.path, mmap_mode="r").offset  # the .npy header's length
+    header = _npy_header_length(shard.path)
     fd = os.open(shard.path, os.O_RDONLY)
     try:
         if end is not None:
@@ -529,6 +529,16 @@ def shard_rows(shard: EmbeddingShard, start, end: int | None = None) -> np.ndarr
     finally:
         os.close(fd)
     return rows.astype(np.float32, copy=False)
+
+
+def _npy_header_length(path: Path) -> int:
+    with open(path, "rb") as handle:
+        version = np.lib.format.read_magic(handle)
+        if version == (1, 0):
+            np.lib.format.read_array_header_1_0(handle)
+        else:
+            np.lib.format.read_array_header_2_0(handle)
+        return handle.tell()
 
 
 def _read_into(fd: int, buffer: np.ndarray, offset: int, path: Path) -> None:
