@@ -43,15 +43,22 @@ WIKIPEDIA_PASSAGES = 21_015_324
 # extrapolation counts 65,536 coarse centroids in RAM.
 WIKIPEDIA_NLIST = 65_536
 
-# name -> (factory string, search settings separated by ';'; the first is the default)
+# name -> (factory string, search settings separated by ';' (the first is the default),
+# training vectors (None: the script's --train))
 DISK_CONFIGS = {
     "disk_int8": ("IVF1024,PQ64x4fs,DiskRefine(int8)",
                   "nprobe=32,shortlist=256;nprobe=16,shortlist=128;nprobe=16,shortlist=256;"
-                  "nprobe=32,shortlist=128;nprobe=64,shortlist=256;nprobe=64,shortlist=512"),
+                  "nprobe=32,shortlist=128;nprobe=64,shortlist=256;nprobe=64,shortlist=512", None),
     "disk_fp16": ("IVF1024,PQ64x4fs,DiskRefine(fp16)",
-                  "nprobe=32,shortlist=256;nprobe=32,shortlist=128;nprobe=64,shortlist=512"),
+                  "nprobe=32,shortlist=256;nprobe=32,shortlist=128;nprobe=64,shortlist=512", None),
+    # half the code bytes in RAM
     "disk_int8_pq32": ("IVF1024,PQ32x4fs,DiskRefine(int8)",
-                       "nprobe=32,shortlist=256;nprobe=32,shortlist=512;nprobe=64,shortlist=512"),
+                       "nprobe=32,shortlist=256;nprobe=32,shortlist=512;nprobe=64,shortlist=512",
+                       None),
+    # 4x the lists (245 vectors each, as 21M passages in 85,000 lists): how nprobe scales
+    "disk_int8_ivf4096": ("IVF4096,PQ64x4fs,DiskRefine(int8)",
+                          "nprobe=64,shortlist=256;nprobe=128,shortlist=256;"
+                          "nprobe=32,shortlist=256", 4096 * 40),
 }
 
 
@@ -162,8 +169,8 @@ def measure_disk_config(name: str, vectors_path: str, n: int, queries: np.ndarra
                         exact: np.ndarray, train_n: int, workdir: Path, repeats: int = 3,
                         ) -> list[dict]:
     """Build and measure one configuration of :data:`DISK_CONFIGS`; one row per setting."""
-    factory, settings = DISK_CONFIGS[name]
-    settings = settings.split(";")
+    factory, settings, config_train = DISK_CONFIGS[name]
+    settings, train_n = settings.split(";"), config_train or train_n
     folder = workdir / f"{name}_{n}"
     queries_path = workdir / "queries.npy"
     np.save(queries_path, queries)
