@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from support.server import running_server
 
-from selfrag.baselines.openai_lm import Completion
 from selfrag.cli import run_main
 from selfrag.data_creation.judge_cache import ReplyCache
+from selfrag.lm.openai_completions import Completion
 from selfrag.lm.scripted import ScriptedLM, Step
 from selfrag.tokens import (
     CONTINUE_EVIDENCE,
