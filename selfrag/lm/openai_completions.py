@@ -1,6 +1,6 @@
 """Text completions from OpenAI (or any OpenAI-compatible server), with retries: the client of
 the OpenAI baselines (``run_baseline_lm.py``, whose original retried with exponential backoff) and
-of the critic labelling (:mod:`selfrag.data_creation.critic_labels`, where the judge is an
+of the critic labelling (:mod:`selfrag.data_creation.critic.judge_run`, where the judge is an
 OpenAI model).
 
 Not a :class:`~selfrag.lm.base.LanguageModel`: text goes in and text comes out, one request per
