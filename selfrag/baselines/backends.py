@@ -1,4 +1,5 @@
-"""Building what a baseline run generates with: a backend text generator or a RAG model."""
+"""A baseline run's backend (``--backend``: OpenAI, or a local ``hf``/``vllm`` model) and what it
+generates with on it: a text generator, or a RAG model (``hf`` only)."""
 
 from __future__ import annotations
 
