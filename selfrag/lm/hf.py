@@ -20,7 +20,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, 
 
 from selfrag.lm.base import Generation, GenerationRequest, check_fits
 from selfrag.lm.batch_planning import FORWARD_PASS_TOKENS, plan_batches
-from selfrag.models import resolve_model
+from selfrag.offline_models import resolve_model
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +78,8 @@ class HFLanguageModel:
     """transformers ``generate`` behind the :class:`~selfrag.lm.base.LanguageModel` interface.
 
     Args:
-        model_name_or_path: HF id, local folder, or an offline alias of :mod:`selfrag.models`.
+        model_name_or_path: HF id, local folder, or an offline alias of
+            :mod:`selfrag.offline_models`.
         device: ``cpu``/``cuda``/...; default: CUDA when available.
         dtype: ``half``/``bfloat16``/``float32``/``auto`` (ignored on CPU, which runs fp32).
         batch_size: most prompts per ``generate`` call.
