@@ -29,8 +29,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from selfrag.baselines.backends import BASELINE_BACKENDS, ModelSpec, build_generation
 from selfrag.baselines.inputs import check_prompt_name, load_baseline_examples
-from selfrag.baselines.models import BASELINE_BACKENDS, ModelSpec, build_generation
 from selfrag.baselines.postprocess import BASELINE_METRICS
 from selfrag.baselines.runner import MODES, BaselineConfig, run_baseline
 from selfrag.cli import entry_point, flag_error, resolve_device, run_fingerprint

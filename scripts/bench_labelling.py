@@ -36,7 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from selfrag.data_creation.critic_labels import build_parser, run_labelling
+from selfrag.data_creation.critic.judge_run import build_parser, run_labelling
 
 
 def write_items(path: Path, n: int) -> None:

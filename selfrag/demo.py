@@ -27,7 +27,7 @@ from selfrag.inference.short_form import (
     ShortFormQuery,
     ShortFormResult,
 )
-from selfrag.models import BASE_MODEL, DEFAULT_MODEL, SELFRAG_ADAPTER
+from selfrag.offline_models import BASE_MODEL, DEFAULT_MODEL, SELFRAG_ADAPTER
 from selfrag.prompts import format_prompt
 
 POPQA_FILE = Path(__file__).resolve().parents[1] / "eval_data" / "popqa_longtail_w_gs.head100.jsonl"

@@ -32,7 +32,7 @@ def model_identity(name_or_path: str | None) -> dict | str | None:
     another model (hashing tens of GB of weights at every start would cost minutes)."""
     if not name_or_path:
         return name_or_path
-    from selfrag.models import BASE_MODEL, SELFRAG_MODEL, TINY_RANDOM_MODEL, resolve_model
+    from selfrag.offline_models import BASE_MODEL, SELFRAG_MODEL, TINY_RANDOM_MODEL, resolve_model
 
     if name_or_path in (BASE_MODEL, SELFRAG_MODEL, TINY_RANDOM_MODEL):
         name_or_path = resolve_model(name_or_path)  # built folders (their names carry digests)

@@ -28,7 +28,7 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="session")
 def tiny_model_path() -> str:
     """Folder of a 2-layer random Llama with the SmolLM2 tokenizer and the reflection tokens."""
-    from selfrag.models import ensure_tiny_random_model
+    from selfrag.offline_models import ensure_tiny_random_model
 
     return str(ensure_tiny_random_model())
 
@@ -38,7 +38,7 @@ def base_tokenizer():
     """The SmolLM2 tokenizer with the 15 reflection tokens."""
     from transformers import AutoTokenizer
 
-    from selfrag.models import ensure_base_tokenizer
+    from selfrag.offline_models import ensure_base_tokenizer
 
     return AutoTokenizer.from_pretrained(ensure_base_tokenizer())
 
@@ -48,7 +48,7 @@ def plain_tokenizer():
     """The SmolLM2 tokenizer as shipped (no reflection tokens); a fresh copy per test."""
     from transformers import AutoTokenizer
 
-    from selfrag.models import _gguf_location
+    from selfrag.offline_models import _gguf_location
 
     folder, gguf = _gguf_location()
     return AutoTokenizer.from_pretrained(folder, gguf_file=gguf)

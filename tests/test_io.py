@@ -69,9 +69,9 @@ def _not_utf8(path, line):
 def test_every_library_reader_names_the_file_and_line_of_bytes_that_are_not_utf8(tmp_path,
                                                                                 monkeypatch):
     # issue 12 item 9: each of these raised a UnicodeDecodeError traceback
-    from selfrag.baselines.openai_lm import resolve_api_key
     from selfrag.baselines.tables import score_run
-    from selfrag.data_creation.critic_templates import load_instructions
+    from selfrag.data_creation.critic.templates import load_instructions
+    from selfrag.lm.openai_completions import resolve_api_key
     from selfrag.retrieval.passages import load_passages
 
     tsv = tmp_path / "psgs.tsv"

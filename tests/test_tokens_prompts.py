@@ -41,7 +41,7 @@ def test_added_rows_start_as_the_mean_of_their_subwords(plain_tokenizer):
     import torch
     from transformers import LlamaForCausalLM
 
-    from selfrag.models import tiny_llama_config
+    from selfrag.offline_models import tiny_llama_config
 
     tokenizer = plain_tokenizer
     torch.manual_seed(0)

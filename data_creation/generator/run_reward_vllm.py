@@ -25,7 +25,8 @@ from pathlib import Path
 import _path  # noqa: F401
 
 from selfrag.cli import entry_point
-from selfrag.data_creation.critic_templates import INPUT_TEMPLATES, INSTRUCTIONS
+from selfrag.data_creation.critic.labels import parse_label
+from selfrag.data_creation.critic.templates import INPUT_TEMPLATES, INSTRUCTIONS
 from selfrag.data_creation.generator.commands import add_critic_flags, build_critic_judge
 from selfrag.data_creation.generator.critic_runs import (
     TASKS,
@@ -33,7 +34,6 @@ from selfrag.data_creation.generator.critic_runs import (
     generate_predictions,
     labelled,
 )
-from selfrag.data_creation.labels import parse_label
 from selfrag.errors import SelfRagError
 from selfrag.io import check_output, read_records, write_json_atomic
 from selfrag.locks import output_lock

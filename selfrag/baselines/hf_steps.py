@@ -13,12 +13,12 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from selfrag.lm.batching import FORWARD_PASS_TOKENS, plan_batches
+from selfrag.lm.batch_planning import FORWARD_PASS_TOKENS, plan_batches
 
 
 class HFSequenceScorer:
     """``log p(continuation | prompt)`` by teacher forcing, in right-padded batches cut by
-    :func:`~selfrag.lm.batching.plan_batches` (one forward pass per batch).
+    :func:`~selfrag.lm.batch_planning.plan_batches` (one forward pass per batch).
 
     Args:
         model: a causal LM (eval mode).

@@ -94,16 +94,17 @@ class BackendGenerator:
 
 
 class OpenAIGenerator:
-    """:class:`~selfrag.baselines.openai_lm.OpenAILM` as a text generator. Default temperature
-    0; faithful: 0 for the completions API, the server default for chat (as the
-    original)."""
+    """:class:`~selfrag.lm.openai_completions.OpenAICompletionClient` as a text generator.
+    Default temperature 0; faithful: 0 for the completions API, the server default for chat (as
+    the original)."""
 
     def __init__(self, client, max_new_tokens: int, faithful: bool = False):
         self.client, self.max_new_tokens = client, max_new_tokens
         self.temperature = None if faithful and client.api == "chat" else 0.0
 
     def generate_texts(self, prompts: Sequence[str], desc: str | None = None) -> list[str]:
-        return self.client.generate(prompts, self.max_new_tokens, self.temperature, desc=desc)
+        return self.client.complete_texts(prompts, self.max_new_tokens, self.temperature,
+                                          desc=desc)
 
 
 def example_prompts(example: BaselineExample, config: BaselineConfig) -> tuple[list[str], str | None]:

@@ -1,4 +1,9 @@
-"""LM backends behind one interface (:class:`selfrag.lm.base.LanguageModel`)."""
+"""LM backends behind one interface (:class:`selfrag.lm.base.LanguageModel`).
+
+:mod:`selfrag.lm.openai_completions` is not one of them: it is the client of OpenAI-compatible
+servers (text in, text out, no log-probabilities) used by the OpenAI baselines and the critic
+labelling.
+"""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """Hugging Face transformers backend (the default; CPU or GPU).
 
-Prompts are grouped into batches by :func:`~selfrag.lm.batching.plan_batches` (sorted by length,
-cut where padding would cost more than another batch's decoding), and each batch goes through
-``model.generate`` with left padding. A logits processor placed before any sampling warper
+Prompts are grouped into batches by :func:`~selfrag.lm.batch_planning.plan_batches` (sorted by
+length, cut where padding would cost more than another batch's decoding), and each batch goes
+through ``model.generate`` with left padding. A logits processor placed before any sampling warper
 records, at every step, the log-softmax of the raw logits at the control ids and the
 log-probability of the token chosen at the previous step: O(batch x vocab) memory instead of
 keeping every step's logits.
@@ -19,8 +19,8 @@ from tqdm.auto import tqdm
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, LogitsProcessor
 
 from selfrag.lm.base import Generation, GenerationRequest, check_fits
-from selfrag.lm.batching import FORWARD_PASS_TOKENS, plan_batches
-from selfrag.models import resolve_model
+from selfrag.lm.batch_planning import FORWARD_PASS_TOKENS, plan_batches
+from selfrag.offline_models import resolve_model
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +78,8 @@ class HFLanguageModel:
     """transformers ``generate`` behind the :class:`~selfrag.lm.base.LanguageModel` interface.
 
     Args:
-        model_name_or_path: HF id, local folder, or an offline alias of :mod:`selfrag.models`.
+        model_name_or_path: HF id, local folder, or an offline alias of
+            :mod:`selfrag.offline_models`.
         device: ``cpu``/``cuda``/...; default: CUDA when available.
         dtype: ``half``/``bfloat16``/``float32``/``auto`` (ignored on CPU, which runs fp32).
         batch_size: most prompts per ``generate`` call.
@@ -90,7 +91,8 @@ class HFLanguageModel:
             e.g. a benchmark that makes an untrained model ask for passages mid-answer.
         decode_step_tokens: what one decoding step of a batch costs, in prompt tokens of
             prefill; batches are cut to minimise padding + this x ``max_new_tokens`` per batch.
-            Default: :data:`~selfrag.lm.batching.FORWARD_PASS_TOKENS`; 0 minimises padding alone.
+            Default: :data:`~selfrag.lm.batch_planning.FORWARD_PASS_TOKENS`; 0 minimises padding
+            alone.
         counts: running totals since construction: ``prompts``, ``batches``, ``prompt_tokens``
             and ``padded_prompt_tokens`` (what prefill computed, padding included).
     """

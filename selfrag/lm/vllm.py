@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from selfrag.lm.base import Generation, GenerationRequest
-from selfrag.models import resolve_model
+from selfrag.offline_models import resolve_model
 
 
 def _logprob_value(entry) -> float:

@@ -14,11 +14,12 @@ import os
 from collections import Counter
 from collections.abc import Sequence
 
+from selfrag.data_creation.critic.labels import parse_label
 from selfrag.data_creation.generator.critic_runs import critic_prompt, generate_predictions
-from selfrag.data_creation.labels import parse_label
 from selfrag.io import read_records
 
-#: Critic SFT ``task`` -> label kind (:data:`selfrag.data_creation.labels.KINDS`) and table name.
+#: Critic SFT ``task`` -> label kind (:data:`selfrag.data_creation.critic.labels.KINDS`) and table
+#: name.
 TASK_KINDS = {"retrieval": ("retrieval", "Retrieve"), "multi_retrieval": ("multi_retrieval_three_way", "Retrieve"),
               "relevance": ("relevance", "IsRel"), "groundness": ("groundness", "IsSup"),
               "groudness": ("groundness", "IsSup"), "utility": ("utility", "IsUse")}

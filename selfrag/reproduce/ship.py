@@ -19,7 +19,7 @@ from pathlib import Path
 from selfrag.cli import run_main
 from selfrag.errors import SelfRagError
 from selfrag.io import write_atomic
-from selfrag.models import SELFRAG_ADAPTER, SELFRAG_MODEL
+from selfrag.offline_models import SELFRAG_ADAPTER, SELFRAG_MODEL
 
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 

@@ -24,7 +24,7 @@ import numpy as np
 from selfrag.errors import SelfRagError
 from selfrag.io import write_json_atomic
 from selfrag.locks import file_lock
-from selfrag.models import cache_dir
+from selfrag.offline_models import cache_dir
 from selfrag.retrieval.embeddings import EmbeddingShard, generate_shard, read_shards
 from selfrag.retrieval.encoder import DEFAULT_ENCODER, Encoder, resolve_encoder
 from selfrag.retrieval.index import PassageIndex, build_from_shards

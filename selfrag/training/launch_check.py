@@ -38,7 +38,7 @@ def finetune_inputs(finetune_args: list[str]) -> argparse.Namespace:
 
 def model_problem(name: str) -> str | None:
     """Why ``name`` cannot be loaded here, or None when it can (without downloading weights)."""
-    from selfrag.models import OFFLINE_MODELS
+    from selfrag.offline_models import OFFLINE_MODELS
 
     if name in OFFLINE_MODELS or Path(name).is_dir():
         return None

@@ -29,7 +29,7 @@ def load_tokenizer(name_or_path: str, use_slow_tokenizer: bool = False):
     """Load an HF tokenizer; right padding for training."""
     from transformers import AutoTokenizer
 
-    from selfrag.models import resolve_model
+    from selfrag.offline_models import resolve_model
 
     tokenizer = AutoTokenizer.from_pretrained(resolve_model(name_or_path),
                                               use_fast=not use_slow_tokenizer)
@@ -47,7 +47,7 @@ def load_model(name_or_path: str, config_name: str | None = None, dtype=None,
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    from selfrag.models import resolve_model
+    from selfrag.offline_models import resolve_model
 
     kwargs = {"dtype": dtype or torch.float32}
     if use_flash_attn:

@@ -8,9 +8,9 @@ import pytest
 
 from support.fake_openai import FakeOpenAI
 
-from selfrag.baselines.openai_lm import OpenAILM
 from selfrag.cli import run_main
 from selfrag.errors import SelfRagError
+from selfrag.lm.openai_completions import OpenAICompletionClient
 
 import run_baseline_lm
 
@@ -120,9 +120,10 @@ def test_rag_modes_refuse_openai_models(tmp_path, popqa3, capsys):
 
 def test_client_retry_loop_is_bounded_without_the_cli():
     with FakeOpenAI(failures=[503, 503, 503]) as server:
-        client = OpenAILM("m", KEY, server.base_url, "chat", max_retries=1, backoff=0.001)
+        client = OpenAICompletionClient("m", KEY, server.base_url, "chat", max_retries=1,
+                                        backoff=0.001)
         with pytest.raises(SelfRagError, match="after 2 attempts.*HTTP 503"):
-            client.generate(["hi"], 5)
+            client.complete_texts(["hi"], 5)
         assert len(server.requests) == 2
-        assert client.generate(["hi"], 5) == ["ok"]  # third 503, then success
+        assert client.complete_texts(["hi"], 5) == ["ok"]  # third 503, then success
         assert len(server.requests) == 4

@@ -16,7 +16,7 @@ def test_default_model_has_the_tokens_and_answers_popqa(tmp_path, capsys):
 
     from transformers import AutoTokenizer
 
-    from selfrag.models import ensure_default_model
+    from selfrag.offline_models import ensure_default_model
     from selfrag.tokens import reflection_token_ids
 
     folder = ensure_default_model()

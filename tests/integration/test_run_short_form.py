@@ -187,7 +187,7 @@ def test_a_model_without_reflection_tokens_is_refused(tmp_path, plain_tokenizer,
     import torch
     from transformers import LlamaForCausalLM
 
-    from selfrag.models import tiny_llama_config
+    from selfrag.offline_models import tiny_llama_config
 
     folder = tmp_path / "plain-model"
     torch.manual_seed(0)

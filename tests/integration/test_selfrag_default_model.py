@@ -26,7 +26,7 @@ def _popqa(n: int) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def models():
-    from selfrag.models import BASE_MODEL, SELFRAG_MODEL, resolve_model
+    from selfrag.offline_models import BASE_MODEL, SELFRAG_MODEL, resolve_model
 
     return resolve_model(BASE_MODEL), resolve_model(SELFRAG_MODEL)
 

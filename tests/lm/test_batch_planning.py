@@ -4,7 +4,7 @@ import itertools
 
 import pytest
 
-from selfrag.lm.batching import plan_batches
+from selfrag.lm.batch_planning import plan_batches
 
 
 def cost(lengths, batches, batch_cost):

@@ -4,6 +4,10 @@ Serves ``POST /v1/chat/completions`` and ``POST /v1/completions``. ``failures`` 
 statuses to answer, in order, before answering normally; ``answer(prompt)`` gives the text.
 Every request is counted and recorded; past ``max_requests`` the server answers 400, so a
 runaway client cannot loop forever.
+
+It stands in for OpenAI itself: no model, no tokenizer, and each request's path, body and
+``Authorization`` header are kept, so tests can check what our client puts on the wire. To test
+against the project's own server (``selfrag serve``) instead, use :mod:`support.server`.
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ Tests talk to the real ``selfrag.serve`` app over HTTP. A middleware in front of
 generation request it receives (failed ones included) and can answer the first requests with
 error statuses (429, 500, ...) or slow every request down, so retry, resume and "no request paid
 twice" behaviour can be checked on the server side.
+
+Unlike :mod:`support.fake_openai` (a stand-in for OpenAI that records what a client sends and
+runs no model), this serves a real model through the real app, so a test exercises both ends.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ def plain_tiny_model_path(tiny_model_path, tmp_path_factory) -> str:
     import torch
     from transformers import AutoTokenizer, LlamaForCausalLM
 
-    from selfrag.models import tiny_llama_config
+    from selfrag.offline_models import tiny_llama_config
     from selfrag.tokens import REFLECTION_TOKENS
 
     folder = tmp_path_factory.mktemp("plain-tiny-llama")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
-from selfrag.data_creation.critic_labels import labeller_command
+from selfrag.data_creation.critic.judge_run import labeller_command
 
 main = labeller_command("need_retrieval", __doc__)
 

@@ -11,7 +11,8 @@ can be combined:
 writes ``out/critic_train.json`` and ``out/critic_dev.json`` (the first ``--dev_size`` instances
 after a shuffle seeded by ``--seed``), ready for ``data_creation/train_special_tokens.py
 --data_path out/critic_train.json``. Records of the original labellers are read too. See
-:mod:`selfrag.data_creation.critic_sft` for the conversion rules and what ``--faithful`` keeps.
+:mod:`selfrag.data_creation.critic.sft_instances` for the conversion rules and what
+``--faithful`` keeps.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
 from selfrag.cli import entry_point, flag_error
-from selfrag.data_creation.critic_sft import (
+from selfrag.data_creation.critic.sft_instances import (
     DEFAULT_DEV_SIZE,
     FILE_TYPES,
     SftOptions,

@@ -29,7 +29,7 @@ def add_critic_flags(p: argparse.ArgumentParser, model_required: bool = True) ->
 def build_critic_judge(args, faithful: bool):
     """A :class:`CriticJudge` over the model named by the flags of :func:`add_critic_flags`."""
     from selfrag.cli import build_lm
-    from selfrag.data_creation.critic_templates import load_instructions
+    from selfrag.data_creation.critic.templates import load_instructions
     from selfrag.data_creation.generator.critic_runs import CriticJudge
     from selfrag.resume import model_identity
 

@@ -1,12 +1,12 @@
 """Critic inference (the original ``run_reward_vllm.py``): one reflection label per item.
 
 For each item the critic reads its instruction for the task and the item formatted with the
-task's input template (:mod:`selfrag.data_creation.critic_templates`), greedy, 15 new tokens.
+task's input template (:mod:`selfrag.data_creation.critic.templates`), greedy, 15 new tokens.
 Differences from the original, on purpose:
 
 - The prompt is the critic's *training* prompt (:func:`selfrag.prompts.format_critic_prompt`).
   The original queried with the Alpaca preamble (a train/inference mismatch); ``faithful=True``
-  does that (:data:`~selfrag.data_creation.critic_templates.ALPACA_WITH_INPUT`).
+  does that (:data:`~selfrag.data_creation.critic.templates.ALPACA_WITH_INPUT`).
 - Every item is saved; the original lost the last ``len % batch_size`` items.
 - A sentence with no preceding sentences gets the template without that line; the original
   wrote the literal ``None`` (kept with ``faithful=True``).
@@ -14,8 +14,8 @@ Differences from the original, on purpose:
   makes an interrupted run resume after its last finished batch.
 
 Each returned record is the item plus ``pred`` (the cleaned reply), ``label`` (the reflection
-token read by :func:`selfrag.data_creation.labels.parse_label`, or ``None``), ``problem`` (why
-it is ``None``) and ``judge`` (the critic model name).
+token read by :func:`selfrag.data_creation.critic.labels.parse_label`, or ``None``),
+``problem`` (why it is ``None``) and ``judge`` (the critic model name).
 """
 
 from __future__ import annotations
@@ -26,13 +26,13 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from selfrag.data_creation.critic_templates import (
+from selfrag.data_creation.critic.labels import parse_label
+from selfrag.data_creation.critic.templates import (
     ALPACA_WITH_INPUT,
     INPUT_TEMPLATES,
     INSTRUCTIONS,
     format_input,
 )
-from selfrag.data_creation.labels import parse_label
 from selfrag.errors import InputError, SelfRagError
 from selfrag.lm.base import GenerationRequest, LanguageModel
 from selfrag.prompts import format_critic_prompt
@@ -157,7 +157,7 @@ class CriticJudge:
         lm: any :class:`~selfrag.lm.base.LanguageModel`.
         name: the model name written into every record's ``judge`` field.
         instructions: critic instructions by ``inst_mode`` (default: ours, see
-            :func:`selfrag.data_creation.critic_templates.load_instructions`).
+            :func:`selfrag.data_creation.critic.templates.load_instructions`).
         faithful: Alpaca prompt and literal ``None`` preceding sentences, as the original.
         max_new_tokens, batch_size: generation settings (defaults: the original's 15 and 10).
         identity: what identifies the model's weights (:func:`selfrag.resume.model_identity`);

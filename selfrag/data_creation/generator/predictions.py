@@ -1,8 +1,8 @@
 """Critic predictions read as reflection tokens, by our rule or the original's
 (``postprocess_data.py``).
 
-Ours: :func:`selfrag.data_creation.labels.parse_label` — a prediction with no label, or with two
-different labels, is ``None``; callers count it and never turn it into a label.
+Ours: :func:`selfrag.data_creation.critic.labels.parse_label` — a prediction with no label, or
+with two different labels, is ``None``; callers count it and never turn it into a label.
 
 The original's (``faithful=True``), which do turn unreadable predictions into labels:
 
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from selfrag.data_creation.labels import parse_label
+from selfrag.data_creation.critic.labels import parse_label
 from selfrag.tokens import (
     FULLY_SUPPORTED,
     IRRELEVANT,

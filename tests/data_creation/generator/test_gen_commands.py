@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from gen_helpers import CORPUS, POPQA, REPO, scripted_critic
 
-from selfrag.data_creation.critic_templates import ALPACA_WITH_INPUT
+from selfrag.data_creation.critic.templates import ALPACA_WITH_INPUT
 from selfrag.data_creation.generator.gold_judge import JUDGE_NAME
 from selfrag.data_creation.generator.validate import RECORD_FIELDS, validate_instance
 from selfrag.tokens import NO_RETRIEVAL, RETRIEVAL

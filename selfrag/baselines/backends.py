@@ -1,12 +1,17 @@
-"""Building what a baseline run generates with: a backend text generator or a RAG model."""
+"""A baseline run's backend (``--backend``: OpenAI, or a local ``hf``/``vllm`` model) and what it
+generates with on it: a text generator, or a RAG model (``hf`` only)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from selfrag.baselines.openai_lm import OpenAILM, is_openai_model, resolve_api_key
 from selfrag.baselines.runner import RAG_MODES, BackendGenerator, OpenAIGenerator
 from selfrag.errors import SelfRagError
+from selfrag.lm.openai_completions import (
+    OpenAICompletionClient,
+    is_openai_model,
+    resolve_api_key,
+)
 
 BASELINE_BACKENDS = ("auto", "hf", "vllm", "openai")
 
@@ -58,8 +63,9 @@ def build_generation(spec: ModelSpec, mode: str, max_new_tokens: int, faithful: 
         if mode in RAG_MODES:
             raise SelfRagError(f"--mode {mode} needs token probabilities under every passage; "
                                "OpenAI models do not expose them: use --backend hf")
-        client = OpenAILM(spec.model_name, resolve_api_key(spec.api_key_file), spec.base_url,
-                          spec.api, max_retries=spec.max_retries, backoff=spec.backoff)
+        client = OpenAICompletionClient(spec.model_name, resolve_api_key(spec.api_key_file),
+                                        spec.base_url, spec.api, max_retries=spec.max_retries,
+                                        backoff=spec.backoff)
         return OpenAIGenerator(client, max_new_tokens, faithful), None
     if mode in RAG_MODES and backend != "hf":
         raise SelfRagError(f"--mode {mode} is implemented on the hf backend (--backend hf)")

@@ -2,9 +2,9 @@
 
 import pytest
 
-from selfrag.data_creation.judge_items import ItemOptions, choose_prompt, fill_in
-from selfrag.data_creation.judge_prompts import PROMPTS, SEPARATOR
-from selfrag.data_creation.labels import KINDS, parse_label
+from selfrag.data_creation.critic.judge_items import ItemOptions, choose_prompt, fill_in
+from selfrag.data_creation.critic.judge_prompts import PROMPTS, SEPARATOR
+from selfrag.data_creation.critic.labels import KINDS, parse_label
 
 ITEM = {
     "instruction": "INSTRUCTION-TEXT", "preceding_sentences": "PRECEDING-TEXT",

@@ -18,7 +18,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from selfrag.baselines.openai_lm import Completion
+from selfrag.lm.openai_completions import Completion
 
 
 def request_key(model: str, api: str, prompt: str, temperature: float | None,

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from selfrag.data_creation.judge_prompts import PROMPTS, JudgePrompt
+from selfrag.data_creation.critic.judge_prompts import PROMPTS, JudgePrompt
 from selfrag.errors import InputError
 from selfrag.io import read_records
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from selfrag.cli import run_main
-from selfrag.data_creation.critic_sft import SftOptions, convert_files, split
-from selfrag.data_creation.critic_templates import INSTRUCTIONS
+from selfrag.data_creation.critic.sft_instances import SftOptions, convert_files, split
+from selfrag.data_creation.critic.templates import INSTRUCTIONS
 from selfrag.errors import InputError
 from selfrag.tokens import (
     CONTINUE_EVIDENCE,
@@ -22,7 +22,7 @@ from selfrag.tokens import (
 )
 from selfrag.training.sft_data import EncodeOptions, encode_example, load_examples
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SENTENCE = {"instruction": "Who built it?", "preceding_sentences": "It is old.",
             "evidence": "Built by Eiffel.", "target_output": "Eiffel built it.", "sent_idx": 1}
 FIRST_SENTENCE = {**SENTENCE, "preceding_sentences": "", "sent_idx": 0}

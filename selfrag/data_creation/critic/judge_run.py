@@ -3,14 +3,15 @@
 
 One labeller per reflection-token type — ``need_retrieval`` (Retrieve), ``relevance`` (IsRel),
 ``groundness`` (IsSup), ``utility`` (IsUse) — sends each item to an OpenAI-compatible judge with
-the prompt :mod:`selfrag.data_creation.judge_items` chooses, and reads the label with
-:func:`selfrag.data_creation.labels.parse_label`.
+the prompt :mod:`selfrag.data_creation.critic.judge_items` chooses, and reads the label with
+:func:`selfrag.data_creation.critic.labels.parse_label`.
 
 Compared with the original scripts:
 - requests run concurrently (``--concurrency``) with exponential backoff on 429/5xx/timeouts/
-  connection errors (:class:`selfrag.baselines.openai_lm.OpenAILM`);
-- every answer is cached as it arrives (:class:`selfrag.data_creation.judge_cache.ReplyCache`),
-  so a crash or rerun never pays twice; the output JSON is written atomically at the end;
+  connection errors (:class:`selfrag.lm.openai_completions.OpenAICompletionClient`);
+- every answer is cached as it arrives
+  (:class:`selfrag.data_creation.critic.judge_cache.ReplyCache`), so a crash or rerun never pays
+  twice; the output JSON is written atomically at the end;
 - replies with no single label are counted and written to ``<output>.invalid.jsonl`` instead of
   being stored with an empty or wrong label;
 - records keep the original's fields (``input``, ``decision_token`` or ``score``,
@@ -31,19 +32,19 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
-from selfrag.baselines.openai_lm import OpenAILM, resolve_api_key
 from selfrag.cli import entry_point, flag_error
-from selfrag.data_creation.judge_cache import ReplyCache, Tally, request_key
-from selfrag.data_creation.judge_items import (
+from selfrag.data_creation.critic.judge_cache import ReplyCache, Tally, request_key
+from selfrag.data_creation.critic.judge_items import (
     LABELLERS,
     Item,
     ItemOptions,
     previous_identities,
     select_items,
 )
-from selfrag.data_creation.labels import parse_label
+from selfrag.data_creation.critic.labels import parse_label
 from selfrag.errors import SelfRagError
 from selfrag.io import check_output, write_json_atomic, write_jsonl_atomic
+from selfrag.lm.openai_completions import OpenAICompletionClient, resolve_api_key
 from selfrag.locks import output_lock
 from selfrag.tokens import RETRIEVAL
 
@@ -59,7 +60,7 @@ EPILOG = """\
 Answers are cached in `<output>.cache.jsonl` as they arrive, so a crashed or interrupted run
 is rerun with the same command and pays only for what is missing. Replies without a single
 label go to `<output>.invalid.jsonl`; counts, tokens and cost to `<output>.summary.json`.
-See selfrag/data_creation/critic_labels.py for what differs from the original.
+See selfrag/data_creation/critic/judge_run.py for what differs from the original.
 """
 
 
@@ -185,9 +186,10 @@ def _label(labeller: str, args, selection, started: float, cache_path: str) -> d
     tally = Tally(args.price_per_1k_input, args.price_per_1k_output)
     missing = [(key, item) for key, item in _unique(keys, items) if key not in cache]
     if missing:
-        judge = OpenAILM(args.model_name, resolve_api_key(args.api_key), args.base_url, args.api,
-                         max_retries=args.max_retries, backoff=args.backoff,
-                         timeout=args.timeout, organization=args.org_name)
+        judge = OpenAICompletionClient(args.model_name, resolve_api_key(args.api_key),
+                                       args.base_url, args.api, max_retries=args.max_retries,
+                                       backoff=args.backoff, timeout=args.timeout,
+                                       organization=args.org_name)
         _ask(judge, settings, missing, cache, tally, args.concurrency)
     records, invalid = build_records(items, keys, cache, args.model_name, labeller)
     summary = {
@@ -217,8 +219,8 @@ def _unique(keys: list[str], items: list[Item]) -> list[tuple[str, Item]]:
     return list({key: item for key, item in zip(keys, items)}.items())
 
 
-def _ask(judge: OpenAILM, settings: JudgeSettings, work: list[tuple[str, Item]],
-         cache: ReplyCache, tally: Tally, concurrency: int) -> None:
+def _ask(judge: OpenAICompletionClient, settings: JudgeSettings,
+         work: list[tuple[str, Item]], cache: ReplyCache, tally: Tally, concurrency: int) -> None:
     """Send every request, caching each answer as it arrives; stop at the first failure."""
 
     def one(key: str, item: Item) -> None:

@@ -6,7 +6,8 @@ by ``##`` lines, then the test item, ending with the label field (``Rating:``, `
 ``Explanation:`` line. The label strings are the interface (they become critic targets); the
 descriptions and demonstrations are our own wording and examples.
 
-Variants, by name (the labeller picks one per item, see :mod:`selfrag.data_creation.judge_items`):
+Variants, by name (the labeller picks one per item, see
+:mod:`selfrag.data_creation.critic.judge_items`):
 
 - ``retrieval``: Retrieve from the instruction alone; the judge answers ``[Yes]`` / ``[No]``.
 - ``multi_retrieval`` / ``multi_retrieval_no_preceding``: Retrieve for one output sentence given
@@ -55,7 +56,7 @@ class JudgePrompt:
 
     Attributes:
         name: the variant's name (stored in each output record as ``prompt``).
-        kind: the label kind of :data:`selfrag.data_creation.labels.KINDS` its replies hold.
+        kind: the label kind of :data:`selfrag.data_creation.critic.labels.KINDS` its replies hold.
         description: the task description.
         fields: ``(shown name, item key)`` of each item field, in prompt order.
         label_field: the field the judge completes (without the colon).

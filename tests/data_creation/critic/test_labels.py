@@ -2,7 +2,7 @@
 
 import pytest
 
-from selfrag.data_creation.labels import KINDS, parse_label, split_reply
+from selfrag.data_creation.critic.labels import KINDS, parse_label, split_reply
 from selfrag.tokens import (
     CONTINUE_EVIDENCE,
     FULLY_SUPPORTED,

@@ -1,13 +1,13 @@
 """Critic SFT data from judge labels: the original ``combine_chat_gpt_reward.py``.
 
 Each labelled record becomes ``{"instruction", "input", "output", "task"}``: the critic
-instruction and input template of :mod:`selfrag.data_creation.critic_templates`, and the label
+instruction and input template of :mod:`selfrag.data_creation.critic.templates`, and the label
 string as the target. The result is shuffled with a seed and split into ``<name>_dev.json`` (the
 first ``dev_size`` instances) and ``<name>_train.json`` (the rest), which the critic trainer
 reads (:func:`selfrag.training.sft_data.load_examples`).
 
 Records read, per file type:
-- our labellers' records (:mod:`selfrag.data_creation.critic_labels`) and the gold-answer
+- our labellers' records (:mod:`selfrag.data_creation.critic.judge_run`) and the gold-answer
   judge's: ``{"input": item, "label": <reflection token>, ...}``;
 - the original labellers' records: ``decision_token`` (Retrieve) or ``score`` / the first line
   of ``raw_output`` (the others), read with the original's rules;
@@ -32,9 +32,9 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from selfrag.data_creation.critic_templates import INSTRUCTIONS, format_input
-from selfrag.data_creation.judge_items import has_preceding
-from selfrag.data_creation.labels import parse_label
+from selfrag.data_creation.critic.judge_items import has_preceding
+from selfrag.data_creation.critic.labels import parse_label
+from selfrag.data_creation.critic.templates import INSTRUCTIONS, format_input
 from selfrag.errors import InputError, SelfRagError
 from selfrag.io import read_records, write_json_atomic
 from selfrag.tokens import (

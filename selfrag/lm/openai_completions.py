@@ -1,5 +1,12 @@
-"""OpenAI (or any OpenAI-compatible server) as a baseline model, with retries (the original
-``run_baseline_lm.py`` retried with exponential backoff).
+"""Text completions from OpenAI (or any OpenAI-compatible server), with retries: the client of
+the OpenAI baselines (``run_baseline_lm.py``, whose original retried with exponential backoff) and
+of the critic labelling (:mod:`selfrag.data_creation.critic.judge_run`, where the judge is an
+OpenAI model).
+
+Not a :class:`~selfrag.lm.base.LanguageModel`: text goes in and text comes out, one request per
+prompt, with no tokenizer, token ids or log-probabilities, so nothing that scores reflection
+tokens can run on it. Hence its own method names: :meth:`OpenAICompletionClient.complete` for one
+prompt and :meth:`OpenAICompletionClient.complete_texts` for a list.
 
 The original used the pre-1.0 ``openai`` package, recognised three model names, and turned API
 errors into the answer string "ERROR: API error outputs". Here: the ``openai>=1`` client, any
@@ -7,9 +14,9 @@ errors into the answer string "ERROR: API error outputs". Here: the ``openai>=1`
 backoff on 429, 5xx, timeouts and connection errors, and a clear :class:`SelfRagError` when the
 retries run out or the request is refused. The key is never logged or written.
 
-:meth:`OpenAILM.complete` also returns the token usage and the number of retries, for callers
-that count cost (the critic labellers, :mod:`selfrag.data_creation.critic_labels`). One instance
-may be shared by threads: the ``openai`` client is thread-safe and the retry loop keeps no state.
+:meth:`OpenAICompletionClient.complete` also returns the token usage and the number of retries,
+for callers that count cost (the critic labelling). One instance may be shared by threads: the
+``openai`` client is thread-safe and the retry loop keeps no state.
 """
 
 from __future__ import annotations
@@ -81,7 +88,7 @@ class Completion:
     retries: int = 0
 
 
-class OpenAILM:
+class OpenAICompletionClient:
     """Text continuations from the chat or completions endpoint, one request per prompt.
 
     Args:
@@ -111,8 +118,8 @@ class OpenAILM:
         self.client = OpenAI(api_key=api_key, base_url=self.base_url, max_retries=0, timeout=timeout,
                              organization=organization)
 
-    def generate(self, prompts: Sequence[str], max_new_tokens: int,
-                 temperature: float | None = 0.0, desc: str | None = None) -> list[str]:
+    def complete_texts(self, prompts: Sequence[str], max_new_tokens: int,
+                       temperature: float | None = 0.0, desc: str | None = None) -> list[str]:
         """One continuation per prompt; ``temperature=None`` leaves the server default."""
         return [self.complete(p, max_new_tokens, temperature).text
                 for p in tqdm(prompts, desc=desc, disable=desc is None, leave=False)]

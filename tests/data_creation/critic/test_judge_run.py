@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from support.server import running_server
 
-from selfrag.baselines.openai_lm import Completion
 from selfrag.cli import run_main
-from selfrag.data_creation.judge_cache import ReplyCache
+from selfrag.data_creation.critic.judge_cache import ReplyCache
+from selfrag.lm.openai_completions import Completion
 from selfrag.lm.scripted import ScriptedLM, Step
 from selfrag.tokens import (
     CONTINUE_EVIDENCE,
@@ -28,7 +28,7 @@ from selfrag.tokens import (
     UTILITY,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SCRIPTS = ROOT / "data_creation/critic/gpt4_reward"
 KEY = "sk-judge-test-key-never-written-42"
 FAST = ["--max_retries", "2", "--backoff", "0.01", "--timeout", "20"]
