@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from selfrag.inference.decision import can_retrieve
 from selfrag.inference.scoring import faithful_retrieval_ratio
 from selfrag.inference.short_form import ShortFormConfig, ShortFormEngine, ShortFormQuery
 from selfrag.io import set_usual_mode, write_atomic
@@ -67,9 +68,8 @@ def sweep_pass(lm: LanguageModel, config: ShortFormConfig, queries: Sequence[Sho
         scores = [r.retrieval_probability for r in not_retrieved]
     entries = []
     for query, yes, no, score in zip(queries, retrieved, not_retrieved, scores):
-        can_retrieve = bool(query.passages) or (retriever is not None and bool(query.question))
-        entries.append(SweepEntry(yes.to_dict(), no.to_dict(), score, can_retrieve,
-                                  config.faithful))
+        entries.append(SweepEntry(yes.to_dict(), no.to_dict(), score,
+                                  can_retrieve(query, retriever), config.faithful))
     return entries
 
 
