@@ -120,6 +120,29 @@ def mode_of(args) -> str:
     return "adaptive_retrieval" if args.mode == "default" else args.mode
 
 
+def _shared_search_settings(args) -> dict:
+    """The settings short and long form take from the same flags (:func:`add_inference_flags`)."""
+    return {"mode": mode_of(args), "threshold": args.threshold,
+            "max_new_tokens": args.max_new_tokens, "weights": critique_weights(args),
+            "faithful": args.faithful}
+
+
+def short_form_config(args):
+    """The :class:`~selfrag.inference.short_form.ShortFormConfig` of run_short_form.py's flags."""
+    from selfrag.inference.short_form import ShortFormConfig
+
+    return ShortFormConfig(task=args.task, **_shared_search_settings(args))
+
+
+def long_form_config(args):
+    """The :class:`~selfrag.inference.long_form_types.LongFormConfig` of
+    run_long_form_static.py's flags; its ``ndocs`` is the run's one number of passages per query."""
+    from selfrag.inference.long_form_types import LongFormConfig
+
+    return LongFormConfig(beam_width=args.beam_width, max_depth=args.max_depth, ndocs=args.ndocs,
+                          ignore_cont=args.ignore_cont, **_shared_search_settings(args))
+
+
 def uses_online_retrieval(args) -> bool:
     return bool(args.passages or args.demo_retriever)
 

@@ -35,7 +35,9 @@ from selfrag.lm.base import Generation, GenerationRequest, LanguageModel
 from selfrag.tokens import RETRIEVAL, ReflectionTokenIds
 
 MODES = ("adaptive_retrieval", "always_retrieve", "no_retrieval")
-PAPER, ORIGINAL_SHORT_FORM, ORIGINAL_LONG_FORM = "paper", "original_short_form", "original_long_form"
+PAPER = "paper"
+ORIGINAL_SHORT_FORM = "original_short_form"
+ORIGINAL_LONG_FORM = "original_long_form"
 RULES = (PAPER, ORIGINAL_SHORT_FORM, ORIGINAL_LONG_FORM)
 ORIGINAL_LONG_FORM_TOKENS = 25  # length of the original long-form first generation
 

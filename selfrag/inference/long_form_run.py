@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from tqdm.auto import tqdm
 
 from selfrag.evaluation.asqa import asqa_rouge_l, str_em
-from selfrag.evaluation.long_form_tasks import LongFormExample
+from selfrag.evaluation.long_form_tasks import LongFormExample, load_long_form_examples
 from selfrag.inference.long_form import LongFormConfig, LongFormEngine, LongFormQuery
 from selfrag.inference.long_form_output import asqa_output, factscore_output
 from selfrag.inference.prompt_fit import check_prompts_fit
@@ -29,6 +29,15 @@ class LongFormRun:
     task: str
     config: LongFormConfig
     chunk_size: int = 16
+
+
+def load_run_examples(run: LongFormRun, online_retrieval: bool = False) -> list[LongFormExample]:
+    """Validate and load the input, each item's passages cut to ``run.config.ndocs``; with
+    ``online_retrieval`` the items' ``docs``/``ctxs`` are ignored."""
+    return load_long_form_examples(
+        run.input_file, run.task, run.config.ndocs,
+        need_passages=run.config.mode != "no_retrieval" and not online_retrieval,
+        use_docs=not online_retrieval)
 
 
 def _record(engine: LongFormEngine, task: str, example: LongFormExample, result) -> dict:
