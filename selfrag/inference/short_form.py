@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from selfrag.inference.answers import (
     CLOSED_SET_TASKS,
     aggregate_closed_set,
+    clean_prediction,
     strip_control_tokens,
     tokenizer_eos,
 )
@@ -89,6 +90,8 @@ class ShortFormResult:
         no_retrieval: the ``[No Retrieval]`` continuation (faithful: the initial generation).
         candidates: one per passage when retrieving.
         option_scores: closed-set score totals per answer.
+        answer: the final answer, the prediction cleaned as the original's ``main`` cleans it
+            (:func:`~selfrag.inference.answers.clean_prediction`): what a run scores and writes.
     """
 
     prediction: str
@@ -97,6 +100,7 @@ class ShortFormResult:
     no_retrieval: str | None = None
     candidates: list[Candidate] = field(default_factory=list)
     option_scores: dict | None = None
+    answer: str = ""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -163,6 +167,11 @@ class ShortFormEngine:
     def select_answer(self, group, probability, initial=None) -> ShortFormResult:
         """Pick the answer of one query from its (passage, generation) pairs, as the original; a
         passage of ``None`` marks the single [No Retrieval] continuation."""
+        result = self._select(group, probability, initial)
+        result.answer = clean_prediction(result.prediction, self.config.faithful)
+        return result
+
+    def _select(self, group, probability, initial) -> ShortFormResult:
         cfg = self.config
         if group[0][0] is None:  # no retrieval: the [No Retrieval] continuation is the answer
             text = group[0][1].text
