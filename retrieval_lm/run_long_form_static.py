@@ -35,8 +35,6 @@ from selfrag.inference.long_form_run import (
     load_run_examples,
     run_long_form,
 )
-from selfrag.io import check_output
-from selfrag.locks import output_lock
 
 SEED = 633
 
@@ -63,13 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     random.seed(SEED)
     run = LongFormRun(args.input_file, args.output_file, args.task, cli.long_form_config(args),
                       args.chunk_size)
-    # The whole input is validated before the model loads.
-    examples = load_run_examples(run, cli.uses_online_retrieval(args))
-    check_output(args.output_file, "--output_file")
-    with output_lock(args.output_file, "--output_file"):  # one run per output, before any load
-        lm = cli.build_lm(args, SEED)
-        records = run_long_form(run, lm, examples, cli.run_fingerprint(args),
-                                retriever=cli.build_retriever(args))
+    records = cli.run_inference(args, SEED, run, load_run_examples, run_long_form)
     scores = asqa_scores(records) if args.task != "factscore" else None
     if scores:
         print(f"ASQA str-em {scores['str_em']:.2f}  ROUGE-L {scores['rougeL']:.2f}  "

@@ -143,6 +143,21 @@ def long_form_config(args):
                           ignore_cont=args.ignore_cont, **_shared_search_settings(args))
 
 
+def run_inference(args, seed: int, run, load_examples, run_fn):
+    """The inference entry points' steps once their ``run`` is built: validate the whole input
+    (``load_examples(run, online)``) and claim ``--output_file`` before the model loads, then
+    load the model and the retriever and return ``run_fn(run, lm, examples, fingerprint,
+    retriever=...)``."""
+    from selfrag.io import check_output
+    from selfrag.locks import output_lock
+
+    examples = load_examples(run, uses_online_retrieval(args))
+    check_output(args.output_file, "--output_file")
+    with output_lock(args.output_file, "--output_file"):  # one run per output, before any load
+        lm = build_lm(args, seed)
+        return run_fn(run, lm, examples, run_fingerprint(args), retriever=build_retriever(args))
+
+
 def uses_online_retrieval(args) -> bool:
     return bool(args.passages or args.demo_retriever)
 

@@ -57,4 +57,5 @@ class LongFormEngine:
 
     def answer(self, result: LongFormResult) -> str:
         """The answer text: segments without reflection tokens, joined by single spaces."""
-        return " ".join(t for t in (self.strip(s.text).strip() for s in self.kept_segments(result)) if t)
+        texts = (self.strip(s.text).strip() for s in self.kept_segments(result))
+        return " ".join(t for t in texts if t)

@@ -74,8 +74,10 @@ class SegmentBeamSearch:
         results: list[LongFormResult | None] = [None] * len(queries)
         plain = [i for i, retrieve in enumerate(decisions.retrieve) if not retrieve]
         request = GenerationRequest(self.config.max_new_tokens, control_ids=self.control_ids)
-        generations = self.lm.generate([queries[i].prompt + NO_RETRIEVAL for i in plain], request,
-                                       desc="no-retrieval answers" if progress else None) if plain else []
+        generations = []
+        if plain:
+            generations = self.lm.generate([queries[i].prompt + NO_RETRIEVAL for i in plain],
+                                           request, desc="no-retrieval answers" if progress else None)
         for i, generation in zip(plain, generations):
             segment = Segment(generation.text, None, None, generation.token_ids)
             results[i] = LongFormResult([segment], False, None, probabilities[i])
@@ -121,11 +123,12 @@ class SegmentBeamSearch:
     def segment_end(self, generation: Generation) -> tuple[int, bool]:
         """Where the segment ends, and whether the model asks for more evidence there."""
         retrieval, no_retrieval = self.ids.id(RETRIEVAL), self.ids.id(NO_RETRIEVAL)
+        threshold = self.config.threshold
         for position, token in enumerate(generation.token_ids):
             if token == retrieval:
                 return position, True
-            if (token == no_retrieval and self.config.threshold is not None
-                    and retrieval_probability(generation.control_logprobs[position]) > self.config.threshold):
+            if (token == no_retrieval and threshold is not None
+                    and retrieval_probability(generation.control_logprobs[position]) > threshold):
                 return position, True
         return len(generation.token_ids), False
 
@@ -144,5 +147,6 @@ class SegmentBeamSearch:
     def _result(hypotheses: list[_Hypothesis]) -> LongFormResult:
         ranked = sorted(hypotheses, key=lambda h: h.score, reverse=True)  # stable: first of equals
         best = ranked[0]
-        alternatives = [{"score": h.score, "segments": [s.text for s in h.segments]} for h in ranked[1:]]
+        alternatives = [{"score": h.score, "segments": [s.text for s in h.segments]}
+                        for h in ranked[1:]]
         return LongFormResult(best.segments, True, best.score, None, alternatives)
