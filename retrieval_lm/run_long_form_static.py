@@ -28,11 +28,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from selfrag import cli
-from selfrag.evaluation.long_form_tasks import LONG_FORM_TASKS, load_long_form_examples
-from selfrag.inference.long_form import LongFormConfig
-from selfrag.inference.long_form_run import LongFormRun, asqa_scores, run_long_form
-from selfrag.io import check_output
-from selfrag.locks import output_lock
+from selfrag.evaluation.long_form_tasks import LONG_FORM_TASKS
+from selfrag.inference.long_form_run import (
+    LongFormRun,
+    asqa_scores,
+    load_run_examples,
+    run_long_form,
+)
 
 SEED = 633
 
@@ -57,21 +59,9 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     cli.check_inference_flags(args)
     random.seed(SEED)
-    config = LongFormConfig(
-        mode=cli.mode_of(args), threshold=args.threshold, max_new_tokens=args.max_new_tokens,
-        beam_width=args.beam_width, max_depth=args.max_depth, ndocs=args.ndocs,
-        weights=cli.critique_weights(args), ignore_cont=args.ignore_cont, faithful=args.faithful,
-    )
-    online = cli.uses_online_retrieval(args)
-    examples = load_long_form_examples(args.input_file, args.task, args.ndocs,
-                                       need_passages=config.mode != "no_retrieval" and not online,
-                                       use_docs=not online)
-    check_output(args.output_file, "--output_file")
-    with output_lock(args.output_file, "--output_file"):  # one run per output, before any load
-        lm = cli.build_lm(args, SEED)
-        run = LongFormRun(args.input_file, args.output_file, args.task, config, args.chunk_size)
-        records = run_long_form(run, lm, examples, cli.run_fingerprint(args),
-                                retriever=cli.build_retriever(args, args.ndocs))
+    run = LongFormRun(args.input_file, args.output_file, args.task, cli.long_form_config(args),
+                      args.chunk_size)
+    records = cli.run_inference(args, SEED, run, load_run_examples, run_long_form)
     scores = asqa_scores(records) if args.task != "factscore" else None
     if scores:
         print(f"ASQA str-em {scores['str_em']:.2f}  ROUGE-L {scores['rougeL']:.2f}  "

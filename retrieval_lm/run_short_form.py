@@ -27,10 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from selfrag import cli
 from selfrag.evaluation.tasks import SHORT_FORM_TASKS
-from selfrag.inference.short_form import ShortFormConfig
 from selfrag.inference.short_form_run import ShortFormRun, load_run_examples, run_short_form
-from selfrag.io import check_output
-from selfrag.locks import output_lock
 
 SEED = 633  # the original's global seed
 
@@ -53,18 +50,9 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     cli.check_inference_flags(args)
     random.seed(SEED)
-    config = ShortFormConfig(mode=cli.mode_of(args), threshold=args.threshold,
-                             max_new_tokens=args.max_new_tokens, task=args.task,
-                             faithful=args.faithful, weights=cli.critique_weights(args))
-    run = ShortFormRun(args.input_file, args.output_file, config, ndocs=args.ndocs,
-                       metric=args.metric, chunk_size=args.chunk_size)
-    # The whole input is validated before the model loads.
-    examples = load_run_examples(run, cli.uses_online_retrieval(args))
-    check_output(args.output_file, "--output_file")
-    with output_lock(args.output_file, "--output_file"):  # one run per output, before any load
-        lm = cli.build_lm(args, SEED)
-        output = run_short_form(run, lm, examples, cli.run_fingerprint(args),
-                                retriever=cli.build_retriever(args, args.ndocs))
+    run = ShortFormRun(args.input_file, args.output_file, cli.short_form_config(args),
+                       ndocs=args.ndocs, metric=args.metric, chunk_size=args.chunk_size)
+    output = cli.run_inference(args, SEED, run, load_run_examples, run_short_form)
     if output["metric_mean"] is not None:
         print(f"{args.metric}: {output['metric_mean']:.4f}")
     print(f"Retrieval Frequencies: {output['retrieval_frequency']:.4f}")

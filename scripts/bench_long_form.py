@@ -29,8 +29,8 @@ from transformers import LogitsProcessor
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from selfrag.evaluation.long_form_tasks import load_long_form_examples
-from selfrag.inference.long_form import LongFormConfig, LongFormEngine, LongFormQuery
 from selfrag.inference.long_form_faithful import OriginalTreeSearch
+from selfrag.inference.long_form_types import LongFormConfig, LongFormQuery
 from selfrag.inference.scoring import CritiqueWeights
 from selfrag.lm.base import GenerationRequest
 from selfrag.lm.hf import HFLanguageModel
@@ -82,8 +82,8 @@ def main() -> None:
     examples = load_long_form_examples(args.input_file, args.task, args.ndocs)[: args.n_queries]
     queries = [LongFormQuery(e.prompt, e.passages, e.question) for e in examples]
     hf = HFLanguageModel(args.model_name, device="cpu", batch_size=args.batch_size)
+    ids = reflection_token_ids(hf.tokenizer)
     if args.retrieve_every:
-        ids = reflection_token_ids(hf.tokenizer)
         hf.logits_processors.append(
             RetrieveEvery(ids.id(RETRIEVAL), ids.id(PARAGRAPH_CLOSE), args.retrieve_every))
     lm = CountingLM(hf)
@@ -91,17 +91,17 @@ def main() -> None:
                             max_new_tokens=args.max_new_tokens, beam_width=args.beam_width,
                             max_depth=args.max_depth, ndocs=args.ndocs, faithful=True,
                             weights=CritiqueWeights(use_seqscore=True))
-    engine = LongFormEngine(lm, config)
     lm.generate(["warm up"], GenerationRequest(2))
 
     lm.count, start = 0, time.perf_counter()
     hf.counts.clear()
-    batched = OriginalTreeSearch(engine).run(queries)
+    batched = OriginalTreeSearch(lm, config, ids).run(queries)
     batched_seconds, batched_segments = time.perf_counter() - start, lm.count
     batched_counts = dict(hf.counts)
     lm.count, start = 0, time.perf_counter()
     hf.counts.clear()
-    looped = [r for q in queries for r in OriginalTreeSearch(engine, one_node_per_call=True).run([q])]
+    per_node = OriginalTreeSearch(lm, config, ids, one_node_per_call=True)
+    looped = [r for q in queries for r in per_node.run([q])]
     looped_seconds, looped_segments = time.perf_counter() - start, lm.count
     looped_counts = dict(hf.counts)
 

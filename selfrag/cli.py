@@ -126,6 +126,44 @@ def mode_of(args) -> str:
     return "adaptive_retrieval" if args.mode == "default" else args.mode
 
 
+def _shared_search_settings(args) -> dict:
+    """The settings short and long form take from the same flags (:func:`add_inference_flags`)."""
+    return {"mode": mode_of(args), "threshold": args.threshold,
+            "max_new_tokens": args.max_new_tokens, "weights": critique_weights(args),
+            "faithful": args.faithful}
+
+
+def short_form_config(args):
+    """The :class:`~selfrag.inference.short_form.ShortFormConfig` of run_short_form.py's flags."""
+    from selfrag.inference.short_form import ShortFormConfig
+
+    return ShortFormConfig(task=args.task, **_shared_search_settings(args))
+
+
+def long_form_config(args):
+    """The :class:`~selfrag.inference.long_form_types.LongFormConfig` of
+    run_long_form_static.py's flags; its ``ndocs`` is the run's one number of passages per query."""
+    from selfrag.inference.long_form_types import LongFormConfig
+
+    return LongFormConfig(beam_width=args.beam_width, max_depth=args.max_depth, ndocs=args.ndocs,
+                          ignore_cont=args.ignore_cont, **_shared_search_settings(args))
+
+
+def run_inference(args, seed: int, run, load_examples, run_fn):
+    """The inference entry points' steps once their ``run`` is built: validate the whole input
+    (``load_examples(run, online)``) and claim ``--output_file`` before the model loads, then
+    load the model and the retriever and return ``run_fn(run, lm, examples, fingerprint,
+    retriever=...)``."""
+    from selfrag.io import check_output
+    from selfrag.locks import output_lock
+
+    examples = load_examples(run, uses_online_retrieval(args))
+    check_output(args.output_file, "--output_file")
+    with output_lock(args.output_file, "--output_file"):  # one run per output, before any load
+        lm = build_lm(args, seed)
+        return run_fn(run, lm, examples, run_fingerprint(args), retriever=build_retriever(args))
+
+
 def uses_online_retrieval(args) -> bool:
     return bool(args.passages or args.demo_retriever)
 

@@ -1,5 +1,7 @@
 """Crash-safe progress journals: long runs resume without repeating finished work.
 
+:func:`run_in_chunks` is the one chunk -> journal -> assemble loop of every resumable run.
+
 A journal is a JSONL file next to the final output. Its first line is a header holding a
 fingerprint of what determines the run's results: every flag that changes outputs, the content
 hash of each input file (:func:`input_identity`) and the model's identity
@@ -13,10 +15,17 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
+
+from tqdm.auto import tqdm
 
 from selfrag.errors import SelfRagError
 from selfrag.io import file_digest
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
 
 
 def input_identity(path: str | os.PathLike | None) -> dict | None:
@@ -100,6 +109,34 @@ class Journal:
 
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)
+
+
+def run_in_chunks(items: Sequence[Item], work: Callable[[Sequence[Item]], list],
+                  finish: Callable[[list], Result], *, chunk_size: int,
+                  journal_path: str | os.PathLike, fingerprint: dict) -> Result:
+    """Run ``work`` over ``items`` in chunks of ``chunk_size``, journaling each finished chunk,
+    then ``finish`` with every item's output, in order; the journal goes once ``finish`` returns.
+
+    ``work`` maps a chunk to one JSON-serialisable output per item; ``finish`` assembles and
+    writes the run's outputs and returns what the run returns. A rerun with the same
+    ``fingerprint`` (see :class:`Journal`) does only the chunks its journal lacks. Chunk
+    boundaries are fixed by item index, so a resumed run batches exactly as an uninterrupted one
+    would and writes an identical file.
+    """
+    journal = Journal(journal_path, fingerprint)
+    # a unit without "outputs" (written in another layout) is simply done again
+    done = {unit["chunk"]: unit["outputs"] for unit in journal.load() if "outputs" in unit}
+    starts = range(0, len(items), chunk_size)
+    with tqdm(total=len(items), desc="queries", unit="q") as bar:
+        for number, start in enumerate(starts):
+            chunk = items[start:start + chunk_size]
+            if number not in done:
+                done[number] = work(chunk)
+                journal.append({"chunk": number, "outputs": done[number]})
+            bar.update(len(chunk))
+    result = finish([output for number in range(len(starts)) for output in done[number]])
+    journal.remove()
+    return result
 
 
 def _describe(key: str) -> str:

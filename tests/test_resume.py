@@ -5,7 +5,7 @@ import os
 import pytest
 
 from selfrag.errors import SelfRagError
-from selfrag.resume import Journal, input_identity, model_identity
+from selfrag.resume import Journal, input_identity, model_identity, run_in_chunks
 
 
 def test_units_round_trip_and_torn_tail_is_dropped(tmp_path):
@@ -18,6 +18,27 @@ def test_units_round_trip_and_torn_tail_is_dropped(tmp_path):
     assert Journal(path, {"k": 1, "model": "m"}).load() == [{"chunk": 0}, {"chunk": 1}]
     journal.append({"chunk": 2})
     assert [u["chunk"] for u in journal.load()] == [0, 1, 2]
+
+
+def test_run_in_chunks_resumes_with_the_same_chunks_and_removes_its_journal(tmp_path):
+    path, seen = tmp_path / "out.partial", []
+
+    def work(chunk):
+        seen.append(list(chunk))
+        if 5 in chunk and not crashed:
+            raise KeyboardInterrupt  # killed in the third chunk
+        return [10 * i for i in chunk]
+
+    crashed = False
+    with pytest.raises(KeyboardInterrupt):
+        run_in_chunks(range(7), work, list, chunk_size=2, journal_path=path, fingerprint={"k": 1})
+    assert seen == [[0, 1], [2, 3], [4, 5]] and path.is_file()
+    crashed, seen = True, []
+    written = run_in_chunks(range(7), work, lambda outputs: ("written", outputs), chunk_size=2,
+                            journal_path=path, fingerprint={"k": 1})
+    assert seen == [[4, 5], [6]]  # the journaled chunks are not run again
+    assert written == ("written", [0, 10, 20, 30, 40, 50, 60])
+    assert not path.exists()
 
 
 def test_other_settings_are_refused(tmp_path):

@@ -15,8 +15,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from tqdm.auto import tqdm
-
 from selfrag.baselines.inputs import BaselineExample, build_prompt, format_paragraph
 from selfrag.baselines.postprocess import (
     applies_to_item,
@@ -31,7 +29,7 @@ from selfrag.io import write_jsonl_atomic
 from selfrag.lm.base import GenerationRequest, LanguageModel
 from selfrag.locks import output_lock
 from selfrag.prompts import canonical_task
-from selfrag.resume import Journal
+from selfrag.resume import run_in_chunks
 
 logger = logging.getLogger(__name__)
 
@@ -144,21 +142,15 @@ def run_baseline(config: BaselineConfig, examples: Sequence[BaselineExample], re
             raise SelfRagError(f"--mode {config.mode} needs a RAG model")
         if config.mode not in RAG_MODES and generator is None:
             raise SelfRagError(f"--mode {config.mode} needs a generator")
-        journal = Journal(result_fp + ".partial", fingerprint)
-        done = {unit["chunk"]: unit["outputs"] for unit in journal.load()}
-        starts = range(0, len(examples), config.chunk_size)
-        with tqdm(total=len(examples), desc="queries", unit="q") as bar:
-            for number, start in enumerate(starts):
-                chunk = examples[start:start + config.chunk_size]
-                if number not in done:
-                    done[number] = _run_chunk(chunk, config, generator, rag)
-                    journal.append({"chunk": number, "outputs": done[number]})
-                bar.update(len(chunk))
-        outputs = [o for number in range(len(starts)) for o in done[number]]
-        records, summary = assemble_records(config, examples, outputs)
-        write_jsonl_atomic(result_fp, records)
-        journal.remove()
-        return summary
+
+        def finish(outputs: list[dict]) -> dict:
+            records, summary = assemble_records(config, examples, outputs)
+            write_jsonl_atomic(result_fp, records)
+            return summary
+
+        return run_in_chunks(examples, lambda chunk: _run_chunk(chunk, config, generator, rag),
+                             finish, chunk_size=config.chunk_size,
+                             journal_path=result_fp + ".partial", fingerprint=fingerprint)
 
 
 def final_prediction(raw: str, index: int, n_items: int, config: BaselineConfig) -> str:

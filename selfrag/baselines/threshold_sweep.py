@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from selfrag.inference.decision import can_retrieve
 from selfrag.inference.scoring import faithful_retrieval_ratio
 from selfrag.inference.short_form import ShortFormConfig, ShortFormEngine, ShortFormQuery
 from selfrag.io import set_usual_mode, write_atomic
@@ -67,9 +68,8 @@ def sweep_pass(lm: LanguageModel, config: ShortFormConfig, queries: Sequence[Sho
         scores = [r.retrieval_probability for r in not_retrieved]
     entries = []
     for query, yes, no, score in zip(queries, retrieved, not_retrieved, scores):
-        can_retrieve = bool(query.passages) or (retriever is not None and bool(query.question))
-        entries.append(SweepEntry(yes.to_dict(), no.to_dict(), score, can_retrieve,
-                                  config.faithful))
+        entries.append(SweepEntry(yes.to_dict(), no.to_dict(), score,
+                                  can_retrieve(query, retriever), config.faithful))
     return entries
 
 
@@ -81,19 +81,19 @@ class SweepPoint:
     n: int
 
 
-def summarise(entries: Sequence[SweepEntry], thresholds: Sequence[float], metric, answers,
-              clean) -> tuple[list[SweepPoint], dict[float, list[str]]]:
-    """Retrieval frequency and mean metric per threshold, and the predictions.
+def summarise(entries: Sequence[SweepEntry], thresholds: Sequence[float], metric,
+              answers) -> tuple[list[SweepPoint], dict[float, list[str]]]:
+    """Retrieval frequency and mean metric per threshold, and the predictions (each result's
+    final ``answer``).
 
     Args:
         metric: ``metric(prediction, golds) -> float``.
         answers: gold answers per query, or ``None`` when unlabelled.
-        clean: final prediction clean-up (:func:`selfrag.inference.answers.clean_prediction`).
     """
     points, predictions = [], {}
     for t in thresholds:
         results = [e.result(t) for e in entries]
-        preds = [clean(r["prediction"]) for r in results]
+        preds = [r["answer"] for r in results]
         values = [metric(p, a) for p, a in zip(preds, answers)] if answers else []
         frequency = sum(r["retrieved"] for r in results) / len(results)
         points.append(SweepPoint(t, frequency, sum(values) / len(values) if values else None,
@@ -155,28 +155,3 @@ def plot_sweep(path: str | Path, points: Sequence[SweepPoint], metric_name: str,
     finally:
         plt.close(fig)
         Path(tmp).unlink(missing_ok=True)
-
-
-def run_sweep_passes(lm: LanguageModel, config: ShortFormConfig, queries: Sequence[ShortFormQuery],
-                     journal_path: str | Path, fingerprint: dict, chunk_size: int = 64,
-                     retriever=None, n_docs: int = 10) -> list[SweepEntry]:
-    """:func:`sweep_pass` in chunks, each journaled (:mod:`selfrag.resume`): a killed sweep
-    resumes where it stopped. The journal is removed by the caller once outputs are written."""
-    from dataclasses import asdict
-
-    from tqdm.auto import tqdm
-
-    from selfrag.resume import Journal
-
-    journal = Journal(journal_path, fingerprint)
-    done = {unit["chunk"]: unit["entries"] for unit in journal.load()}
-    starts = range(0, len(queries), chunk_size)
-    with tqdm(total=len(queries), desc="queries", unit="q") as bar:
-        for number, start in enumerate(starts):
-            chunk = queries[start:start + chunk_size]
-            if number not in done:
-                entries = sweep_pass(lm, config, chunk, retriever, n_docs, progress=True)
-                done[number] = [asdict(e) for e in entries]
-                journal.append({"chunk": number, "entries": done[number]})
-            bar.update(len(chunk))
-    return [SweepEntry(**e) for number in range(len(starts)) for e in done[number]]

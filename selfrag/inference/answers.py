@@ -24,6 +24,12 @@ def strip_control_tokens(text: str, faithful: bool = False, extra: Sequence[str]
     return text.replace("\n", "")
 
 
+def tokenizer_eos(tokenizer) -> tuple[str, ...]:
+    """The tokenizer's own EOS string, if any: the ``extra`` of :func:`strip_control_tokens`."""
+    eos = getattr(tokenizer, "eos_token", None)
+    return (eos,) if eos else ()
+
+
 def clean_prediction(prediction: str, faithful: bool = False) -> str:
     """The original's final touches (in its ``main``): drop a leading ``#``/``:``, map FEVER labels.
 

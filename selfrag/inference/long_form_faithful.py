@@ -23,19 +23,21 @@ benchmark).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from selfrag.inference.scoring import (
-    COLUMN,
-    relevance_score,
-    retrieval_probability,
-    support_score,
+from selfrag.inference.decision import (
+    ORIGINAL_LONG_FORM,
+    ORIGINAL_LONG_FORM_TOKENS,
+    DecisionPolicy,
+    decide,
 )
-from selfrag.lm.base import Generation, GenerationRequest
+from selfrag.inference.long_form_types import LongFormConfig, LongFormQuery, LongFormResult, Segment
+from selfrag.inference.query import PassageSearch
+from selfrag.inference.scoring import COLUMN, relevance_score, support_score
+from selfrag.lm.base import Generation, GenerationRequest, LanguageModel
 from selfrag.prompts import format_evidence
-from selfrag.tokens import CONTINUE_EVIDENCE, NO_RETRIEVAL, RETRIEVAL
-
-INITIAL_TOKENS = 25  # length of the original's first generation
+from selfrag.tokens import CONTINUE_EVIDENCE, NO_RETRIEVAL, RETRIEVAL, ReflectionTokenIds
 
 
 @dataclass
@@ -53,33 +55,50 @@ def cut_at_blank_line(text: str) -> str:
 
 
 class OriginalTreeSearch:
-    def __init__(self, engine, one_node_per_call: bool = False):
-        self.engine, self.lm, self.config = engine, engine.lm, engine.config
-        self.ids, self.control_ids = engine.ids, engine.control_ids
-        self.retriever = engine.retriever
+    """The original's long-form tree search (see the module docstring).
+
+    Args:
+        lm: any backend.
+        config: search settings (``weights`` only for ``use_support``, as the original).
+        ids: the reflection tokens' ids in ``lm``'s tokenizer.
+        retriever: optional; queries without passages search once with their question.
+        one_node_per_call: one backend call per node, the original's schedule (benchmark).
+    """
+
+    def __init__(self, lm: LanguageModel, config: LongFormConfig, ids: ReflectionTokenIds,
+                 retriever: PassageSearch | None = None, one_node_per_call: bool = False):
+        self.lm, self.config, self.ids, self.retriever = lm, config, ids, retriever
+        self.control_ids = tuple(ids.all_ids)
+        self.policy = DecisionPolicy(config.mode, config.threshold, ORIGINAL_LONG_FORM,
+                                     ORIGINAL_LONG_FORM_TOKENS)
         self.one_node_per_call = one_node_per_call
 
-    def _generate(self, groups: list[list[str]], max_new_tokens: int, desc=None) -> list[Generation]:
+    def _generate(self, groups: list[list[str]], request: GenerationRequest,
+                  desc=None) -> list[Generation]:
         """Continue groups of prompts (a node's K passages, or one query's prompt): in one call,
         or one call per group as the original does."""
-        request = GenerationRequest(max_new_tokens, control_ids=self.control_ids)
         if self.one_node_per_call:
             return [g for group in groups for g in self.lm.generate(group, request)]
         prompts = [p for group in groups for p in group]
         return self.lm.generate(prompts, request, desc=desc) if prompts else []
 
-    def run(self, queries, progress: bool = False):
-        from selfrag.inference.long_form import LongFormResult, Segment
+    def _continue(self, groups: list[list[str]], desc=None) -> list[Generation]:
+        """Continuations of ``max_new_tokens`` with no stop, as the original."""
+        request = GenerationRequest(self.config.max_new_tokens, control_ids=self.control_ids)
+        return self._generate(groups, request, desc)
 
-        cfg = self.config
-        decisions, probabilities = self._decide(queries)
-        results = [None] * len(queries)
-        plain = [i for i, d in enumerate(decisions) if not d]
+    def run(self, queries: Sequence[LongFormQuery], progress: bool = False) -> list[LongFormResult]:
+        decisions = decide(queries, self.policy, self.lm, self.ids, self.retriever,
+                           generate=lambda prompts, request: self._generate([[p] for p in prompts],
+                                                                            request))
+        probabilities = decisions.probabilities
+        results: list[LongFormResult | None] = [None] * len(queries)
+        plain = [i for i, d in enumerate(decisions.retrieve) if not d]
         prompts = [[queries[i].prompt + NO_RETRIEVAL] for i in plain]
-        for i, g in zip(plain, self._generate(prompts, cfg.max_new_tokens)):
+        for i, g in zip(plain, self._continue(prompts)):
             results[i] = LongFormResult([Segment(cut_at_blank_line(g.text), None, None, g.token_ids)],
                                         False, None, probabilities[i])
-        searched = [i for i, d in enumerate(decisions) if d]
+        searched = [i for i, d in enumerate(decisions.retrieve) if d]
         found = self._retrieve_once([queries[i] for i in searched])
         for i, paths in zip(searched, self._search(found, progress)):
             best, *others = paths
@@ -88,9 +107,6 @@ class OriginalTreeSearch:
                             for p in others]
             results[i] = LongFormResult(segments, True, best[-1].score, probabilities[i], alternatives)
         return results
-
-    def _can_retrieve(self, query) -> bool:
-        return bool(query.passages) or (self.retriever is not None and bool(query.question))
 
     def _retrieve_once(self, queries):
         """Queries without passages get ``ndocs`` passages searched with their question (one
@@ -105,34 +121,6 @@ class OriginalTreeSearch:
             queries[i] = replace(queries[i], passages=passages)
         return queries
 
-    def _decide(self, queries):
-        """As the original ``call_model_beam_batch``: no_retrieval / always_retrieve, else
-        [Retrieval] in a 25-token generation and, with a threshold, ``p_R/(p_R+p_N) > threshold``
-        at the first position."""
-        mode, threshold = self.config.mode, self.config.threshold
-        if mode != "adaptive_retrieval":
-            return ([mode == "always_retrieve" and self._can_retrieve(q) for q in queries],
-                    [None] * len(queries))
-        first = self._generate([[q.prompt] for q in queries], INITIAL_TOKENS)
-        retrieval_id = self.ids.id(RETRIEVAL)
-        decisions, probabilities = [], []
-        for query, g in zip(queries, first):
-            probability = retrieval_probability(g.control_logprobs[0])
-            probabilities.append(probability)
-            asks = retrieval_id in self._ids_before_blank_line(g)
-            decisions.append(self._can_retrieve(query) and asks and threshold is not None
-                             and probability > threshold)
-        return decisions, probabilities
-
-    def _ids_before_blank_line(self, g: Generation) -> list[int]:
-        kept, text = [], ""
-        for token in g.token_ids:
-            text += self.lm.tokenizer.decode([token], skip_special_tokens=False)
-            if "\n\n" in text:
-                break
-            kept.append(token)
-        return kept
-
     def _search(self, queries, progress) -> list[list[list[_Node]]]:
         cfg = self.config
         levels = [[[_Node(q.prompt, RETRIEVAL, "", None, None)]] for q in queries]
@@ -143,8 +131,7 @@ class OriginalTreeSearch:
                 break
             prompts = [[node.prompt + node.processed + format_evidence(p) for p in queries[q].passages]
                        for q, node in work]
-            generations = iter(self._generate(prompts, cfg.max_new_tokens,
-                                              f"depth {depth}" if progress else None))
+            generations = iter(self._continue(prompts, f"depth {depth}" if progress else None))
             new_levels: list[list[_Node]] = [[] for _ in queries]
             for q, node in work:
                 new_levels[q] += self._children(node, queries[q].passages, generations)

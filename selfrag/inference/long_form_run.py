@@ -6,12 +6,11 @@ continues where it stopped and writes the same file. Outputs are written atomica
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tqdm.auto import tqdm
-
 from selfrag.evaluation.asqa import asqa_rouge_l, str_em
-from selfrag.evaluation.long_form_tasks import LongFormExample
+from selfrag.evaluation.long_form_tasks import LongFormExample, load_long_form_examples
 from selfrag.inference.long_form import LongFormConfig, LongFormEngine, LongFormQuery
 from selfrag.inference.long_form_output import asqa_output, factscore_output
 from selfrag.inference.prompt_fit import check_prompts_fit
@@ -19,7 +18,7 @@ from selfrag.inference.query import PassageSearch
 from selfrag.io import write_json_atomic, write_jsonl_atomic
 from selfrag.lm.base import LanguageModel
 from selfrag.locks import output_lock
-from selfrag.resume import Journal
+from selfrag.resume import run_in_chunks
 
 
 @dataclass(frozen=True)
@@ -29,6 +28,15 @@ class LongFormRun:
     task: str
     config: LongFormConfig
     chunk_size: int = 16
+
+
+def load_run_examples(run: LongFormRun, online_retrieval: bool = False) -> list[LongFormExample]:
+    """Validate and load the input, each item's passages cut to ``run.config.ndocs``; with
+    ``online_retrieval`` the items' ``docs``/``ctxs`` are ignored."""
+    return load_long_form_examples(
+        run.input_file, run.task, run.config.ndocs,
+        need_passages=run.config.mode != "no_retrieval" and not online_retrieval,
+        use_docs=not online_retrieval)
 
 
 def _record(engine: LongFormEngine, task: str, example: LongFormExample, result) -> dict:
@@ -49,25 +57,22 @@ def run_long_form(run: LongFormRun, lm: LanguageModel, examples: list[LongFormEx
         check_prompts_fit(lm, run.input_file, examples, run.config.max_new_tokens,
                           "docs" if examples and "docs" in examples[0].item else "ctxs")
         engine = LongFormEngine(lm, run.config, retriever)
-        journal = Journal(run.output_file + ".partial", fingerprint)
-        done = {unit["chunk"]: unit["records"] for unit in journal.load()}
-        chunks = [examples[s:s + run.chunk_size] for s in range(0, len(examples), run.chunk_size)]
-        with tqdm(total=len(examples), desc="queries", unit="q") as bar:
-            for number, chunk in enumerate(chunks):
-                if number not in done:
-                    queries = [LongFormQuery(e.prompt, e.passages, e.question) for e in chunk]
-                    results = engine.run(queries, progress=True)
-                    done[number] = [_record(engine, run.task, e, r) for e, r in zip(chunk, results)]
-                    journal.append({"chunk": number, "records": done[number]})
-                bar.update(len(chunk))
-        records = [r for number in range(len(chunks)) for r in done[number]]
-        if run.task == "factscore":
-            write_jsonl_atomic(run.output_file, records)
-        else:  # ALCE's result format, as the original wrote it
-            write_json_atomic(run.output_file, {"data": records, "args": [], "total_cost": 0.0,
-                                                "azure_filter_fail": ""})
-        journal.remove()
-        return records
+
+        def work(chunk: Sequence[LongFormExample]) -> list[dict]:
+            queries = [LongFormQuery(e.prompt, e.passages, e.question) for e in chunk]
+            results = engine.run(queries, progress=True)
+            return [_record(engine, run.task, e, r) for e, r in zip(chunk, results)]
+
+        def finish(records: list[dict]) -> list[dict]:
+            if run.task == "factscore":
+                write_jsonl_atomic(run.output_file, records)
+            else:  # ALCE's result format, as the original wrote it
+                write_json_atomic(run.output_file, {"data": records, "args": [], "total_cost": 0.0,
+                                                    "azure_filter_fail": ""})
+            return records
+
+        return run_in_chunks(examples, work, finish, chunk_size=run.chunk_size,
+                             journal_path=run.output_file + ".partial", fingerprint=fingerprint)
 
 
 def asqa_scores(records: list[dict]) -> dict | None:

@@ -2,8 +2,8 @@
 
 For a list of queries the engine makes at most two calls to the backend, whatever their number:
 
-1. the retrieval decision (adaptive mode only): one forward step per query gives
-   ``p([Retrieval])`` and ``p([No Retrieval])`` at the first position;
+1. the retrieval decision (adaptive mode only, :mod:`selfrag.inference.decision`): one forward
+   step per query gives ``p([Retrieval])`` and ``p([No Retrieval])`` at the first position;
 2. every continuation at once: ``prompt + [Retrieval]<paragraph>…</paragraph>`` for each passage
    of each retrieving query, ``prompt + [No Retrieval]`` for the others.
 
@@ -18,20 +18,25 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
-from selfrag.inference.answers import CLOSED_SET_TASKS, aggregate_closed_set, strip_control_tokens
-from selfrag.inference.query import PassageSearch, Query
-from selfrag.inference.scoring import (
-    CritiqueWeights,
-    adaptive_decision,
-    faithful_retrieval_ratio,
-    retrieval_probability,
-    score_candidate,
+from selfrag.inference.answers import (
+    CLOSED_SET_TASKS,
+    aggregate_closed_set,
+    clean_prediction,
+    strip_control_tokens,
+    tokenizer_eos,
 )
+from selfrag.inference.decision import (
+    ORIGINAL_SHORT_FORM,
+    PAPER,
+    DecisionPolicy,
+    check_mode,
+    decide,
+)
+from selfrag.inference.query import PassageSearch, Query
+from selfrag.inference.scoring import CritiqueWeights, score_candidate
 from selfrag.lm.base import Generation, GenerationRequest, LanguageModel
 from selfrag.prompts import canonical_task, format_evidence
-from selfrag.tokens import NO_RETRIEVAL, RETRIEVAL, reflection_token_ids
-
-MODES = ("adaptive_retrieval", "always_retrieve", "no_retrieval")
+from selfrag.tokens import NO_RETRIEVAL, reflection_token_ids
 
 
 @dataclass(frozen=True)
@@ -58,8 +63,7 @@ class ShortFormConfig:
 
     def __post_init__(self):
         object.__setattr__(self, "task", canonical_task(self.task))  # frozen: set once, here
-        if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, not {self.mode!r}")
+        check_mode(self.mode)
         if self.max_new_tokens < 1:
             raise ValueError("max_new_tokens must be at least 1")
 
@@ -86,6 +90,8 @@ class ShortFormResult:
         no_retrieval: the ``[No Retrieval]`` continuation (faithful: the initial generation).
         candidates: one per passage when retrieving.
         option_scores: closed-set score totals per answer.
+        answer: the final answer, the prediction cleaned as the original's ``main`` cleans it
+            (:func:`~selfrag.inference.answers.clean_prediction`): what a run scores and writes.
     """
 
     prediction: str
@@ -94,6 +100,7 @@ class ShortFormResult:
     no_retrieval: str | None = None
     candidates: list[Candidate] = field(default_factory=list)
     option_scores: dict | None = None
+    answer: str = ""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -117,11 +124,16 @@ class ShortFormEngine:
         self.retriever, self.n_docs = retriever, n_docs
         self.ids = reflection_token_ids(lm.tokenizer)
         self.control_ids = tuple(self.ids.all_ids)
-        eos = getattr(lm.tokenizer, "eos_token", None)
-        self._extra_strip = (eos,) if eos else ()
+        # Default: one step suffices for the decision. Faithful: the original's full initial pass.
+        self.policy = DecisionPolicy(
+            config.mode, config.threshold, ORIGINAL_SHORT_FORM if config.faithful else PAPER,
+            config.max_new_tokens if config.faithful else 1)
+        self._extra_strip = tokenizer_eos(lm.tokenizer)
 
     def run(self, queries: Sequence[ShortFormQuery], progress: bool = False) -> list[ShortFormResult]:
-        decisions, probabilities, initial = self._decide(queries, progress)
+        found = decide(queries, self.policy, self.lm, self.ids, self.retriever,
+                       desc="retrieval decision" if progress else None)
+        decisions, probabilities, initial = found.retrieve, found.probabilities, found.initial
         passages = self._passages(queries, decisions)
         prompts, owners = [], []
         for index, (query, retrieve) in enumerate(zip(queries, decisions)):
@@ -148,48 +160,18 @@ class ShortFormEngine:
                 passages[i] = docs
         return passages
 
-    def _can_retrieve(self, query: ShortFormQuery) -> bool:
-        return bool(query.passages) or (self.retriever is not None and bool(query.question))
-
-    # -- step 1: retrieve or not -------------------------------------------------------------
-    def _decide(self, queries, progress):
-        n = len(queries)
-        mode, cfg = self.config.mode, self.config
-        probabilities: list[float | None] = [None] * n
-        initial: list[str | None] = [None] * n
-        if mode == "always_retrieve":
-            return [self._can_retrieve(q) for q in queries], probabilities, initial
-        if mode == "no_retrieval" and not cfg.faithful:
-            return [False] * n, probabilities, initial
-        # Default: one step suffices for the decision. Faithful: the original's full initial pass.
-        steps = cfg.max_new_tokens if cfg.faithful else 1
-        request = GenerationRequest(steps, control_ids=self.control_ids)
-        first = self.lm.generate([q.prompt for q in queries], request,
-                                 desc="retrieval decision" if progress else None)
-        retrieval_id = self.ids.id(RETRIEVAL)
-        decisions = []
-        for i, (query, generation) in enumerate(zip(queries, first)):
-            row = generation.control_logprobs[0]
-            probabilities[i] = retrieval_probability(row)
-            if cfg.faithful:
-                initial[i] = generation.text
-            if mode == "no_retrieval" or not self._can_retrieve(query):
-                decisions.append(False)
-            elif not cfg.faithful:
-                decisions.append(adaptive_decision(generation, retrieval_id, cfg.threshold)[0])
-            elif cfg.threshold is not None:  # the original's log-prob ratio
-                decisions.append(faithful_retrieval_ratio(row) > cfg.threshold)
-            else:  # the original's intended rule: "[Retrieval]" in the initial text
-                decisions.append(retrieval_id in generation.token_ids)
-        return decisions, probabilities, initial
-
-    # -- step 3: pick the answer -----------------------------------------------------------------
+    # -- pick the answer ---------------------------------------------------------------------------
     def _strip(self, text: str) -> str:
         return strip_control_tokens(text, self.config.faithful, self._extra_strip)
 
     def select_answer(self, group, probability, initial=None) -> ShortFormResult:
         """Pick the answer of one query from its (passage, generation) pairs, as the original; a
         passage of ``None`` marks the single [No Retrieval] continuation."""
+        result = self._select(group, probability, initial)
+        result.answer = clean_prediction(result.prediction, self.config.faithful)
+        return result
+
+    def _select(self, group, probability, initial) -> ShortFormResult:
         cfg = self.config
         if group[0][0] is None:  # no retrieval: the [No Retrieval] continuation is the answer
             text = group[0][1].text

@@ -9,13 +9,11 @@ one would and writes an identical file. The output JSON is written atomically at
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
-
-from tqdm.auto import tqdm
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
 
 from selfrag.evaluation.metrics import get_metric
 from selfrag.evaluation.tasks import ShortFormExample, load_short_form_examples
-from selfrag.inference.answers import clean_prediction
 from selfrag.inference.prompt_fit import check_prompts_fit
 from selfrag.inference.query import PassageSearch
 from selfrag.inference.short_form import (
@@ -27,7 +25,7 @@ from selfrag.inference.short_form import (
 from selfrag.io import write_json_atomic
 from selfrag.lm.base import LanguageModel
 from selfrag.locks import output_lock
-from selfrag.resume import Journal
+from selfrag.resume import run_in_chunks
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +38,12 @@ class ShortFormRun:
     ndocs: int = 10
     metric: str = "match"
     chunk_size: int = 64
+    #: ``metric``'s function, looked up once (an unknown metric fails here, before any loading).
+    metric_function: Callable[[str, Sequence[str]], float] = field(init=False, repr=False,
+                                                                   compare=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "metric_function", get_metric(self.metric))  # frozen: set once
 
 
 def original_results_dict(result: ShortFormResult) -> dict:
@@ -55,7 +59,6 @@ def original_results_dict(result: ShortFormResult) -> dict:
 
 def load_run_examples(run: ShortFormRun, online_retrieval: bool = False) -> list[ShortFormExample]:
     """Validate and load the input; with ``online_retrieval`` the records' ``ctxs`` are ignored."""
-    get_metric(run.metric)  # fail early on an unknown metric
     return load_short_form_examples(
         run.input_file, run.config.task, run.ndocs,
         need_passages=run.config.mode != "no_retrieval" and not online_retrieval,
@@ -71,34 +74,28 @@ def run_short_form(run: ShortFormRun, lm: LanguageModel, examples: list[ShortFor
     with output_lock(run.output_file):
         check_prompts_fit(lm, run.input_file, examples, run.config.max_new_tokens)
         engine = ShortFormEngine(lm, run.config, retriever=retriever, n_docs=run.ndocs)
-        journal = Journal(run.output_file + ".partial", fingerprint)
-        done = {unit["chunk"]: unit["results"] for unit in journal.load()}
-        chunks = [list(range(s, min(s + run.chunk_size, len(examples))))
-                  for s in range(0, len(examples), run.chunk_size)]
-        with tqdm(total=len(examples), desc="queries", unit="q") as bar:
-            for number, chunk in enumerate(chunks):
-                if number not in done:
-                    queries = [ShortFormQuery(examples[i].prompt, examples[i].passages,
-                                              examples[i].question) for i in chunk]
-                    results = engine.run(queries, progress=True)
-                    done[number] = [original_results_dict(r) | {"prediction": r.prediction}
-                                    for r in results]
-                    journal.append({"chunk": number, "results": done[number]})
-                bar.update(len(chunk))
-        per_query = [r for number in range(len(chunks)) for r in done[number]]
-        output = assemble_output(run, examples, per_query)
-        write_json_atomic(run.output_file, output)
-        journal.remove()
-        return output
+
+        def work(chunk: Sequence[ShortFormExample]) -> list[dict]:
+            queries = [ShortFormQuery(e.prompt, e.passages, e.question) for e in chunk]
+            return [original_results_dict(r) | {"prediction": r.answer}
+                    for r in engine.run(queries, progress=True)]
+
+        def finish(per_query: list[dict]) -> dict:
+            output = assemble_output(run, examples, per_query)
+            write_json_atomic(run.output_file, output)
+            return output
+
+        return run_in_chunks(examples, work, finish, chunk_size=run.chunk_size,
+                             journal_path=run.output_file + ".partial", fingerprint=fingerprint)
 
 
 def assemble_output(run: ShortFormRun, examples: list[ShortFormExample], per_query: list[dict]) -> dict:
     """The original ``run_short_form.py``'s output keys, with ``golds``/``scores`` filled in and the
     retrieval frequency computed over queries."""
-    metric = get_metric(run.metric)
-    preds = [clean_prediction(r.pop("prediction"), run.config.faithful) for r in per_query]
+    preds = [r.pop("prediction") for r in per_query]  # each the engine's final answer
     labelled = examples[0].answers is not None
-    metric_results = [metric(p, e.answers) for p, e in zip(preds, examples)] if labelled else []
+    metric_results = ([run.metric_function(p, e.answers) for p, e in zip(preds, examples)]
+                      if labelled else [])
     best_scores = [max((v["score"] for k, v in r.items() if k.startswith("retrieval_")
                         and isinstance(v, dict)), default=None) for r in per_query]
     frequency = sum(r["retrieved"] for r in per_query) / len(per_query)

@@ -82,12 +82,12 @@ def test_sweep_treats_pubhealth_as_fever():
 
 def test_summary_counts_frequency_and_metric():
     def entry(score, yes, no):
-        return SweepEntry({"prediction": yes, "retrieved": True, "retrieval_probability": None,
-                           "no_retrieval": None}, {"prediction": no, "retrieved": False,
+        return SweepEntry({"answer": yes, "retrieved": True, "retrieval_probability": None,
+                           "no_retrieval": None}, {"answer": no, "retrieved": False,
                                                    "retrieval_probability": score,
                                                    "no_retrieval": no}, score, True)
     entries = [entry(0.9, "Paris", "Lyon"), entry(0.4, "Rome", "Milan")]
-    points, preds = summarise(entries, [0.0, 0.5, 0.95], match, [["Paris"], ["Milan"]], str)
+    points, preds = summarise(entries, [0.0, 0.5, 0.95], match, [["Paris"], ["Milan"]])
     assert [(p.retrieval_frequency, p.metric_mean) for p in points] == [(1.0, 0.5), (0.5, 1.0),
                                                                         (0.0, 0.5)]
     assert preds[0.5] == ["Paris", "Milan"]

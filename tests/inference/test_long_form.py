@@ -9,6 +9,8 @@ from selfrag.inference.long_form import (
     LongFormResult,
     Segment,
 )
+from selfrag.inference.long_form_beam import SegmentBeamSearch
+from selfrag.inference.long_form_faithful import OriginalTreeSearch
 from selfrag.inference.long_form_output import asqa_output, factscore_output, fix_spacing
 from selfrag.inference.scoring import CritiqueWeights
 from selfrag.lm.scripted import ScriptedLM, Step
@@ -64,6 +66,11 @@ TWO_STEP = {
     (2, "A"): [rel(0.5), *words(" Again alpha."), sup(0.0, 1.0, 0.0), END],
     (2, "B"): [rel(0.8), *words(" Then beta."), sup(1.0, 0.0, 0.0), END],
 }
+
+
+def test_the_engine_chooses_the_search():
+    assert isinstance(engine(TWO_STEP).search, SegmentBeamSearch)
+    assert isinstance(engine(TWO_STEP, faithful=True).search, OriginalTreeSearch)
 
 
 def test_beam_search_finds_the_best_path_and_batches_each_depth():

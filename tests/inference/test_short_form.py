@@ -157,6 +157,19 @@ def test_answers_lose_every_control_token_unless_faithful():
     assert raw.prediction == "[Relevant] yes[Continue to Use Evidence][Utility:5]"
 
 
+def test_the_final_answer_is_the_prediction_cleaned_as_the_original_main():
+    answers = {("q1", "A"): answer(0.9, " SUPPORTS"), ("q1", "B"): answer(0.2, " #x"),
+               ("q1", ""): [Step({" :Paris ": 1.0}), Step({"</s>": 1.0})]}
+    lm = make_lm(DECISIONS, answers)
+    (label,) = ShortFormEngine(lm, ShortFormConfig(mode="always_retrieve")).run(queries("q1"))
+    assert label.prediction == " SUPPORTS" and label.answer == "true"
+    (plain,) = ShortFormEngine(lm, ShortFormConfig(mode="no_retrieval")).run(queries("q1"))
+    assert plain.answer == "Paris"  # trimmed, then the leading ":" dropped
+    (raw,) = ShortFormEngine(lm, ShortFormConfig(mode="no_retrieval", faithful=True,
+                                                 max_new_tokens=2)).run(queries("q1"))
+    assert raw.answer == " :Paris "  # faithful: no trim, so the ":" is not leading
+
+
 def test_a_query_without_passages_never_retrieves():
     lm = make_lm(DECISIONS, ANSWERS)
     (result,) = ShortFormEngine(lm, ShortFormConfig(threshold=0.2)).run(
