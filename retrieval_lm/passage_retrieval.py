@@ -23,8 +23,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from selfrag.cli import entry_point, flag_error
 from selfrag.io import check_output
 from selfrag.locks import output_lock
-from selfrag.retrieval.batch import add_ctxs, finished_output, load_queries, retrieval_settings
 from selfrag.retrieval.encoder import DEFAULT_ENCODER
+from selfrag.retrieval.file_retrieval import (
+    add_ctxs,
+    finished_output,
+    load_queries,
+    retrieval_settings,
+)
 from selfrag.retrieval.retriever import Retriever
 
 

@@ -253,7 +253,7 @@ def real_corpus_check(settings: tuple[str, ...] = ("nprobe=8,shortlist=256",
     containing a gold answer (PopQA's ``match``) among the top 20, per search setting."""
     from selfrag.evaluation.metrics import match
     from selfrag.io import read_records
-    from selfrag.retrieval.demo import shipped_paths
+    from selfrag.retrieval.demo_index import shipped_paths
     from selfrag.retrieval.disk_build import build_disk_index
     from selfrag.retrieval.embeddings import EmbeddingShard
     from selfrag.retrieval.encoder import DEFAULT_ENCODER, Encoder

@@ -56,9 +56,10 @@ def dataset_loss(model, dataset) -> float:
 def main() -> None:
     args = parse_args()
     logging.basicConfig(level=logging.WARNING)
+    from selfrag.offline_models import load_model, load_tokenizer
     from selfrag.training.engines import AccelerateEngine
     from selfrag.training.loop import TrainConfig, train
-    from selfrag.training.model_setup import load_model, load_tokenizer, prepare_tokens
+    from selfrag.training.model_setup import prepare_tokens
     from selfrag.training.sft_data import EncodeOptions, build_sft_dataset, load_examples
 
     torch.manual_seed(0)

@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from selfrag.cli import entry_point
-from selfrag.retrieval.demo import (
+from selfrag.retrieval.demo_index import (
     DEMO_CORPUS,
     build_demo_index,
     load_demo_retriever,

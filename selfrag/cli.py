@@ -191,7 +191,7 @@ def build_retriever(args, n_docs: int = 5):
     """A Retriever from the online-retrieval flags (``n_docs``: its default number of passages),
     or None when none is asked for."""
     if args.demo_retriever:
-        from selfrag.retrieval.demo import load_demo_retriever
+        from selfrag.retrieval.demo_index import load_demo_retriever
 
         return load_demo_retriever()
     if not args.passages:

@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> None:
                              weights=CritiqueWeights(1.0, 1.0, 0.5, use_seqscore=True))
     retriever = None
     if not args.no_retriever:
-        from selfrag.retrieval.demo import load_demo_retriever
+        from selfrag.retrieval.demo_index import load_demo_retriever
 
         print(f"{elapsed()} loading the demo retriever: questions without passages search the "
               "bundled corpus (eval_data/corpus)", flush=True)

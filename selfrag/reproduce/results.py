@@ -7,6 +7,8 @@ import platform
 from dataclasses import asdict
 
 from selfrag.io import write_atomic, write_json_atomic
+from selfrag.reproduce.measurements import CRITIC_GATE
+from selfrag.reproduce.stages import git_commit
 
 #: Paper Table 2 (Asai et al., 2024), 7B models: PopQA acc, PubHealth acc, ARC-Challenge acc.
 PAPER_7B = {
@@ -34,8 +36,6 @@ def _cell(row: dict | None) -> str:
 
 def write_results(experiment) -> dict:
     """Collect every stage's summary into the table; returns the JSON written."""
-    from selfrag.reproduce.experiment import CRITIC_GATE, git_commit
-
     records = experiment.runner.records
     summary = {name: record["summary"] for name, record in records.items()}
     evaluation = summary["evaluation"]

@@ -99,3 +99,12 @@ def run_command(args: Sequence[str], log_file: str | os.PathLike, env: Mapping |
         tail = log_file.read_text(encoding="utf-8", errors="replace").splitlines()[-15:]
         raise SelfRagError(f"{Path(args[0]).name} failed (exit {status}); log {log_file}:\n"
                            + "\n".join(tail))
+
+
+def git_commit() -> str:
+    """The checkout's commit (recorded with the results), or ``"unknown"``."""
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
+                              text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"

@@ -13,6 +13,6 @@ Modules, one concern each:
 - :mod:`~selfrag.retrieval.disk_build`: building a ``DiskRefine`` index in bounded memory,
   resumably.
 - :mod:`~selfrag.retrieval.retriever`: the original's ``Retriever`` class plus ``search_batch``.
-- :mod:`~selfrag.retrieval.batch`: add ``ctxs`` to every item of a JSON/JSONL file (issue #65).
-- :mod:`~selfrag.retrieval.demo`: the offline demo index over the bundled corpus.
+- :mod:`~selfrag.retrieval.file_retrieval`: add ``ctxs`` to every item of a JSON/JSONL file (issue #65).
+- :mod:`~selfrag.retrieval.demo_index`: the offline demo index over the bundled corpus.
 """

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 
 from selfrag.errors import SelfRagError
 from selfrag.io import check_output
+from selfrag.offline_models import load_model, load_tokenizer
 from selfrag.training.engines import AccelerateEngine, FSDP2Engine
 from selfrag.training.loop import TrainConfig, train
-from selfrag.training.model_setup import load_model, load_tokenizer, prepare_tokens
+from selfrag.training.model_setup import prepare_tokens
 from selfrag.training.sft_data import EncodeOptions, build_sft_dataset, load_examples
 
 logger = logging.getLogger(__name__)

@@ -7,15 +7,10 @@ from dataclasses import dataclass, field
 
 from selfrag.errors import SelfRagError
 from selfrag.io import check_output
+from selfrag.offline_models import load_model, load_tokenizer
 from selfrag.training.engines import AccelerateEngine
 from selfrag.training.loop import TrainConfig, train
-from selfrag.training.model_setup import (
-    LoraSettings,
-    load_model,
-    load_tokenizer,
-    prepare_tokens,
-    wrap_lora,
-)
+from selfrag.training.model_setup import LoraSettings, prepare_tokens, wrap_lora
 from selfrag.training.sft_data import (
     EncodeOptions,
     build_sft_dataset,

@@ -1,9 +1,8 @@
-"""Loading the model to train: tokenizer, reflection tokens, pad token, LoRA (as the original
-``finetune.py``)."""
+"""Preparing the model to train: reflection tokens, pad token, LoRA (as the original
+``finetune.py``); the model and tokenizer are loaded by :mod:`selfrag.offline_models`."""
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 from dataclasses import dataclass
 
@@ -23,47 +22,6 @@ class LoraSettings:
     rank: int = 64
     alpha: float = 16
     dropout: float = 0.1
-
-
-def load_tokenizer(name_or_path: str, use_slow_tokenizer: bool = False):
-    """Load an HF tokenizer; right padding for training."""
-    from transformers import AutoTokenizer
-
-    from selfrag.offline_models import resolve_model
-
-    tokenizer = AutoTokenizer.from_pretrained(resolve_model(name_or_path),
-                                              use_fast=not use_slow_tokenizer)
-    tokenizer.padding_side = "right"
-    return tokenizer
-
-
-def load_model(name_or_path: str, config_name: str | None = None, dtype=None,
-               low_cpu_mem_usage: bool = False, use_flash_attn: bool = False):
-    """Load a causal LM (or build it from ``config_name`` with random weights when no weights).
-
-    ``use_flash_attn`` asks transformers for ``flash_attention_2`` (replaces the original's
-    ``llama_flash_attn_monkey_patch.py``); it needs the flash-attn package and a GPU.
-    """
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM
-
-    from selfrag.offline_models import resolve_model
-
-    kwargs = {"dtype": dtype or torch.float32}
-    if use_flash_attn:
-        if importlib.util.find_spec("flash_attn") is None or not torch.cuda.is_available():
-            raise SelfRagError("--use_flash_attn needs the flash-attn package and a CUDA GPU; "
-                               "drop the flag to use PyTorch's attention (sdpa)")
-        kwargs["attn_implementation"] = "flash_attention_2"
-    if name_or_path:
-        config = AutoConfig.from_pretrained(resolve_model(config_name or name_or_path))
-        return AutoModelForCausalLM.from_pretrained(resolve_model(name_or_path), config=config,
-                                                    low_cpu_mem_usage=low_cpu_mem_usage, **kwargs)
-    if not config_name:
-        raise SelfRagError("give --model_name_or_path or --config_name")
-    logger.warning("training a model from scratch from config %s", config_name)
-    return AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(resolve_model(config_name)),
-                                            **kwargs)
 
 
 def prepare_tokens(tokenizer, model, use_special_tokens: bool) -> list[int]:
@@ -162,29 +120,3 @@ def wrap_lora(model, settings: LoraSettings, trainable_token_ids: list[int]):
     logger.info("LoRA: %d of %d parameters trainable (%.2f%%), %d token rows trained", trainable,
                 total, 100 * trainable / total, len(trainable_token_ids))
     return model
-
-
-def load_lora_model(adapter_dir: str, base_model: str | None = None, merge: bool = True):
-    """Load a LoRA run's output: base model, resized to the saved tokenizer, plus the adapter.
-
-    Args:
-        adapter_dir: the ``--output_dir`` of a ``--use_lora`` run (adapter, and the tokenizer
-            unless it is the base model's).
-        base_model: the base model; default: the one recorded in the adapter config.
-        merge: merge the adapter into the weights (a plain HF model for inference).
-
-    Returns:
-        ``(model, tokenizer)``.
-    """
-    from pathlib import Path
-
-    from peft import PeftConfig, PeftModel
-
-    base_name = base_model or PeftConfig.from_pretrained(adapter_dir).base_model_name_or_path
-    has_tokenizer = (Path(adapter_dir) / "tokenizer_config.json").is_file()
-    tokenizer = load_tokenizer(adapter_dir if has_tokenizer else base_name)
-    model = load_model(base_name)
-    if model.get_input_embeddings().weight.shape[0] != len(tokenizer):
-        model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
-    model = PeftModel.from_pretrained(model, adapter_dir)
-    return (model.merge_and_unload() if merge else model), tokenizer

@@ -67,8 +67,8 @@ def test_smoke_run_connects_every_stage_and_resumes(tmp_path):
     import torch
     from transformers import AutoModelForCausalLM
 
+    from selfrag.offline_models import load_lora_model
     from selfrag.reproduce.ship import ship
-    from selfrag.training.model_setup import load_lora_model
 
     target = ship(out, tmp_path / "shipped")
     card = (target / "README.md").read_text()

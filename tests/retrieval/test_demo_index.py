@@ -6,7 +6,7 @@ import logging
 import numpy as np
 import pytest
 
-from selfrag.retrieval.demo import DEMO_CORPUS, demo_index_dir, load_demo_retriever
+from selfrag.retrieval.demo_index import DEMO_CORPUS, demo_index_dir, load_demo_retriever
 from selfrag.retrieval.passages import passage_text
 
 
@@ -34,7 +34,7 @@ def _no_embedding(*args, **kwargs):
 
 
 def test_the_bundled_corpus_ships_vectors_that_pass_every_check(minilm):
-    from selfrag.retrieval.demo import shipped_vectors
+    from selfrag.retrieval.demo_index import shipped_vectors
     from selfrag.retrieval.passages import load_passages
 
     passages = load_passages(DEMO_CORPUS)
@@ -46,7 +46,7 @@ def test_the_bundled_corpus_ships_vectors_that_pass_every_check(minilm):
 
 def test_shipped_vectors_build_the_index_without_embedding(tiny_bert_path, small_corpus,
                                                           tmp_path, monkeypatch):
-    from selfrag.retrieval import demo
+    from selfrag.retrieval import demo_index as demo
 
     npy = demo.ship_vectors(small_corpus, tiny_bert_path, tmp_path / "build")
     assert npy.parent == small_corpus.parent and np.load(npy).dtype == np.float16
@@ -61,7 +61,7 @@ def test_shipped_vectors_build_the_index_without_embedding(tiny_bert_path, small
 @pytest.mark.parametrize("change", ["corpus", "ids", "weights", "vectors"])
 def test_shipped_vectors_are_refused_when_anything_differs(tiny_bert_path, tiny_encoder,
                                                            small_corpus, tmp_path, caplog, change):
-    from selfrag.retrieval import demo
+    from selfrag.retrieval import demo_index as demo
     from selfrag.retrieval.passages import load_passages
 
     npy = demo.ship_vectors(small_corpus, tiny_bert_path, tmp_path / "build")

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from selfrag.errors import SelfRagError
-from selfrag.retrieval.batch import add_ctxs
 from selfrag.retrieval.embeddings import generate_shard
+from selfrag.retrieval.file_retrieval import add_ctxs
 from selfrag.retrieval.passages import load_passages
 from selfrag.retrieval.retriever import Retriever
 

@@ -122,8 +122,8 @@ def test_flash_attention_without_a_gpu_is_a_clear_error(tiny_model_path, train_f
 def test_lora_trains_adapters_and_the_reflection_token_rows(tiny_model_path, train_file, tmp_path):
     from safetensors.torch import load_file
 
+    from selfrag.offline_models import load_lora_model, load_model
     from selfrag.tokens import REFLECTION_TOKENS
-    from selfrag.training.model_setup import load_lora_model, load_model
 
     out = tmp_path / "lora"
     assert run(tiny_model_path, train_file, out, "--max_train_steps", "4", "--use_lora",
