@@ -87,7 +87,7 @@ def build_disk_index(shards: list[EmbeddingShard], folder: str | os.PathLike, fa
         InputError: as ``build_from_shards``.
     """
     shards = list(shards)
-    faiss_factory, storage = split_disk_refine(factory)
+    storage = split_disk_refine(factory)[1]
     if storage is None:
         raise SelfRagError(f"{factory!r} is not a DiskRefine factory string "
                            "(e.g. 'IVF1024,PQ64x4fs,DiskRefine(int8)')")
@@ -95,6 +95,14 @@ def build_disk_index(shards: list[EmbeddingShard], folder: str | os.PathLike, fa
         raise SelfRagError("no embedding shards to index")
     folder = Path(folder)
     work = folder.with_name(f".{folder.name}.building")
+    count, dim = sum(len(s.ids) for s in shards), shards[0].vectors.shape[1]
+    untrained = PassageIndex.create(dim, factory, mips_max_norm=1.0 if mips_transform else None)
+    bound = memory_bound(count, dim, _code_bytes(untrained.index), train_size,
+                         [s.ids for s in shards])
+    logger.info("building %s over %d vectors in %s: memory bound %.1f MB (training %.1f MB, "
+                "adding %.1f MB, ids %.1f MB); on disk %.1f MB of vectors", factory, count,
+                folder, bound["total"] / 1e6, bound["train"] / 1e6, bound["add"] / 1e6,
+                bound["ids"] / 1e6, count * row_bytes(storage, dim) / 1e6)
     fingerprint = _fingerprint(shards, factory, encoder, train_size, seed, mips_transform)
     index = _resume(work, fingerprint)
     if index is None:
@@ -105,13 +113,6 @@ def build_disk_index(shards: list[EmbeddingShard], folder: str | os.PathLike, fa
         _checkpoint(index, work)
         write_json_atomic(work / PROGRESS_FILE, {"fingerprint": fingerprint, "meta": index.meta},
                           indent=1)
-    count, dim = sum(len(s.ids) for s in shards), index.dim
-    bound = memory_bound(count, dim, _code_bytes(index.index), train_size,
-                         [s.ids for s in shards])
-    logger.info("building %s over %d vectors in %s: memory bound %.1f MB (training %.1f MB, "
-                "adding %.1f MB, ids %.1f MB); on disk %.1f MB of vectors", factory, count,
-                folder, bound["total"] / 1e6, bound["train"] / 1e6, bound["add"] / 1e6,
-                bound["ids"] / 1e6, count * row_bytes(storage, dim) / 1e6)
     writer = VectorWriter(work, storage, count, dim, resume=True)
     done = len(index)
     if done:

@@ -14,8 +14,9 @@ Two storages, chosen by the factory suffix ``,DiskRefine(fp16)`` / ``,DiskRefine
   ``s_i / 2 · ||q||_1``.
 
 Both are plain ``.npy`` files (no pickle), written row block by row block while an index is
-built (:class:`VectorWriter`) and opened with ``mmap_mode="r"`` (:class:`DiskVectors`): only the
-pages of the rows that are read come into memory, and the kernel may drop them again.
+built (:class:`VectorWriter`) and memory-mapped, never written, when searched
+(:class:`DiskVectors`): only the pages of the rows that are read come into memory, and the
+kernel may drop them again.
 """
 
 from __future__ import annotations
