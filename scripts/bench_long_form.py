@@ -2,8 +2,10 @@ r"""Benchmark: batched long-form search against the original's schedule, in --fa
 
 The original expands one beam node at a time (its K passages in one call) and one query at a
 time. This script runs the same faithful tree search both ways on the same model and inputs,
-checks that the outputs are identical, and prints segments generated per second, wall time and
-the ratio.
+alternately (``--repeats`` rounds, :mod:`bench_schedules`), checks that the outputs are
+identical, and prints for each the median wall time with its range, segments generated per
+second, page faults and kernel time, its time as a multiple of the machine's prefill floor
+measured in the same run, and the median ratio with its range.
 
     python scripts/bench_long_form.py --model_name smollm2-135m --n_queries 10 --ndocs 3 \
         --max_new_tokens 30 --max_depth 3 --beam_width 2
@@ -20,7 +22,6 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -28,12 +29,15 @@ from transformers import LogitsProcessor
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench_schedules import alternate, describe, prefill_tokens_per_s, print_timings, ratios
+
 from selfrag.evaluation.long_form_tasks import load_long_form_examples
 from selfrag.inference.long_form_faithful import OriginalTreeSearch
 from selfrag.inference.long_form_types import LongFormConfig, LongFormQuery
 from selfrag.inference.scoring import CritiqueWeights
 from selfrag.lm.base import GenerationRequest
 from selfrag.lm.hf import HFLanguageModel
+from selfrag.prompts import format_evidence
 from selfrag.tokens import PARAGRAPH_CLOSE, RETRIEVAL, reflection_token_ids
 
 
@@ -75,6 +79,8 @@ def main() -> None:
     parser.add_argument("--beam_width", type=int, default=2)
     parser.add_argument("--threshold", type=float, default=0.2)
     parser.add_argument("--batch_size", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="alternating rounds of the two schedules (medians are reported)")
     parser.add_argument("--retrieve_every", type=int, default=0,
                         help="make the model emit [Retrieval] N tokens after each passage (0: off)")
     args = parser.parse_args()
@@ -93,17 +99,20 @@ def main() -> None:
                             weights=CritiqueWeights(use_seqscore=True))
     lm.generate(["warm up"], GenerationRequest(2))
 
-    lm.count, start = 0, time.perf_counter()
-    hf.counts.clear()
-    batched = OriginalTreeSearch(lm, config, ids).run(queries)
-    batched_seconds, batched_segments = time.perf_counter() - start, lm.count
-    batched_counts = dict(hf.counts)
-    lm.count, start = 0, time.perf_counter()
-    hf.counts.clear()
+    def counted(search):
+        lm.count = 0
+        return search(), lm.count
+
     per_node = OriginalTreeSearch(lm, config, ids, one_node_per_call=True)
-    looped = [r for q in queries for r in per_node.run([q])]
-    looped_seconds, looped_segments = time.perf_counter() - start, lm.count
-    looped_counts = dict(hf.counts)
+    timings = alternate(
+        {"batched search": lambda: counted(lambda: OriginalTreeSearch(lm, config, ids).run(queries)),
+         "original schedule": lambda: counted(lambda: [r for q in queries
+                                                       for r in per_node.run([q])])},
+        args.repeats, hf)
+    (batched, batched_segments) = timings["batched search"].result
+    (looped, looped_segments) = timings["original schedule"].result
+    evidence = [q.prompt + format_evidence(p) for q in queries for p in q.passages]
+    floor = prefill_tokens_per_s(hf, evidence[: 4 * args.batch_size], args.batch_size)
 
     # Texts must match exactly. Scores may differ in the last bits: fp32 sums come out slightly
     # differently in other batch shapes, and a path's score is a product over its segments
@@ -120,13 +129,19 @@ def main() -> None:
     print(f"model {args.model_name}, {len(queries)} {args.task} queries, ndocs {args.ndocs}, "
           f"max_new_tokens {args.max_new_tokens}, max_depth {args.max_depth}, beam {args.beam_width}, "
           f"retrieve_every {args.retrieve_every or 'off'}")
-    for name, seconds, segments, counts in [
-            ("batched search     ", batched_seconds, batched_segments, batched_counts),
-            ("original schedule  ", looped_seconds, looped_segments, looped_counts)]:
-        print(f"{name}: {seconds:8.1f} s  {segments / seconds:6.2f} segments/s  "
-              f"{counts['batches']:4d} generate calls, prompt tokens {counts['prompt_tokens']:,} "
-              f"({counts['padded_prompt_tokens']:,} with padding)")
-    print(f"speed-up           : {looped_seconds / batched_seconds:.2f}x")
+    print_timings(timings, batched_segments, "segments")
+    print(f"{'prefill floor':<20}: {floor:,.0f} tokens/s (forward passes over first-level "
+          f"evidence prompts, batch {args.batch_size})")
+    for name, timing in timings.items():
+        counts = timing.counts
+        computed = counts["prompt_tokens"] + counts["generated_tokens"]
+        print(f"{name:<20}: {counts['batches']:4d} generate calls, prompt tokens "
+              f"{counts['prompt_tokens']:,} ({counts['padded_prompt_tokens']:,} with padding), "
+              f"generated {counts['generated_tokens']:,}; time = "
+              f"{describe([s * floor / computed for s in timing.seconds], '.2f')} x the floor of "
+              f"its {computed:,} tokens")
+    print(f"{'speed-up':<20}: "
+          f"{describe(ratios(timings['original schedule'], timings['batched search']), '.2f')}x")
     print(f"identical outputs  : {sum(same)}/{len(same)} (deepest path: {depth} segments; "
           f"largest relative score difference {score_gap:.1e})")
     if not all(same):

@@ -3,20 +3,26 @@
 The original (``run_short_form.py``, ``call_model_rerank_w_scores_batch``) handles one query at a
 time: a full-length initial generation from the plain prompt (batch 1), then one call with the
 query's K evidence prompts (batch K), or a [No Retrieval] generation. This script runs exactly
-that loop and the batched engine on the same model, inputs and decision rule, checks that both
-give the same decisions and predictions, and prints queries per second of each and their ratio.
+that loop and the batched engine on the same model, inputs and decision rule, alternately
+(``--repeats`` rounds, :mod:`bench_schedules`), checks that both give the same decisions and
+predictions, and prints for each the median time with its range, queries per second, page faults
+and kernel time, and the median ratio with its range. It also measures the machine's prefill
+floor in the same run (forward-pass tokens/s over the evidence prompts, in the engine's batch
+size, logits at the last position only) and prints each schedule's time as a multiple of the
+time that floor gives for the tokens it computed (prompts + generated tokens).
 
-    python scripts/bench_short_form.py --model_name smollm2-135m --n_queries 50 --ndocs 10
+    python scripts/bench_short_form.py --model_name smollm2-135m --n_queries 20 --ndocs 10
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench_schedules import alternate, describe, prefill_tokens_per_s, print_timings, ratios
 
 from selfrag.evaluation.tasks import load_short_form_examples
 from selfrag.inference.scoring import CritiqueWeights, retrieval_probability
@@ -29,23 +35,29 @@ from selfrag.tokens import NO_RETRIEVAL
 
 def original_style(engine: ShortFormEngine, lm: HFLanguageModel, queries, ndocs: int):
     """One query at a time, 1 + K generations each, as the original script does."""
-    config, results = engine.config, []
-    request = GenerationRequest(config.max_new_tokens, control_ids=engine.control_ids)
-    lm.batch_size = ndocs  # the original sends a query's K passages as one batch
-    for query in queries:
-        probability = None
-        retrieve = config.mode == "always_retrieve"
-        if config.mode == "adaptive_retrieval":
-            first = lm.generate([query.prompt], request)[0]  # full-length initial pass
-            probability = retrieval_probability(first.control_logprobs[0])
-            retrieve = probability > config.threshold
-        if retrieve:
-            generations = lm.generate([query.prompt + format_evidence(p) for p in query.passages], request)
-            group = list(zip(query.passages, generations))
-        else:
-            group = [(None, lm.generate([query.prompt + NO_RETRIEVAL], request)[0])]
-        results.append(engine.select_answer(group, probability))
-    return results
+    request = GenerationRequest(engine.config.max_new_tokens, control_ids=engine.control_ids)
+    engine_batch_size, lm.batch_size = lm.batch_size, ndocs  # a query's K passages: one batch
+    try:
+        return [_original_query(engine, lm, query, request) for query in queries]
+    finally:
+        lm.batch_size = engine_batch_size
+
+
+def _original_query(engine: ShortFormEngine, lm: HFLanguageModel, query,
+                    request: GenerationRequest):
+    config, probability = engine.config, None
+    retrieve = config.mode == "always_retrieve"
+    if config.mode == "adaptive_retrieval":
+        first = lm.generate([query.prompt], request)[0]  # full-length initial pass
+        probability = retrieval_probability(first.control_logprobs[0])
+        retrieve = probability > config.threshold
+    if retrieve:
+        generations = lm.generate([query.prompt + format_evidence(p) for p in query.passages],
+                                  request)
+        group = list(zip(query.passages, generations))
+    else:
+        group = [(None, lm.generate([query.prompt + NO_RETRIEVAL], request)[0])]
+    return engine.select_answer(group, probability)
 
 
 def main() -> None:
@@ -58,6 +70,8 @@ def main() -> None:
     parser.add_argument("--threshold", type=float, default=0.2, help="adaptive threshold")
     parser.add_argument("--mode", default="adaptive_retrieval", help="retrieval mode")
     parser.add_argument("--batch_size", type=int, default=32, help="batched engine's batch size")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="alternating rounds of the two schedules (medians are reported)")
     args = parser.parse_args()
 
     examples = load_short_form_examples(args.input_file, None, args.ndocs)[: args.n_queries]
@@ -69,27 +83,36 @@ def main() -> None:
     engine = ShortFormEngine(lm, config)
     lm.generate(["warm up"], GenerationRequest(2))
 
-    lm.counts.clear()
-    start = time.perf_counter()
-    batched = engine.run(queries, progress=True)
-    batched_seconds, batched_counts = time.perf_counter() - start, dict(lm.counts)
-    lm.counts.clear()
-    start = time.perf_counter()
-    looped = original_style(engine, lm, queries, args.ndocs)
-    looped_seconds, looped_counts = time.perf_counter() - start, dict(lm.counts)
+    timings = alternate({"batched engine": lambda: engine.run(queries),
+                         "original-style loop": lambda: original_style(engine, lm, queries,
+                                                                       args.ndocs)},
+                        args.repeats, lm)
+    lm.batch_size = args.batch_size
+    evidence = [q.prompt + format_evidence(p) for q in queries for p in q.passages]
+    floor = prefill_tokens_per_s(lm, evidence[: 4 * args.batch_size], args.batch_size)
+    batched = timings["batched engine"].result
+    looped = timings["original-style loop"].result
 
     same_decisions = [a.retrieved == b.retrieved for a, b in zip(batched, looped)]
     same_predictions = [a.prediction == b.prediction for a, b in zip(batched, looped)]
     n = len(queries)
     print(f"model {args.model_name}, {n} queries x {args.ndocs} passages, max_new_tokens "
           f"{args.max_new_tokens}, mode {args.mode}, threshold {args.threshold}, "
-          f"retrieval frequency {sum(r.retrieved for r in batched) / n:.2f}")
-    for name, seconds, counts in [("batched engine     ", batched_seconds, batched_counts),
-                                  ("original-style loop", looped_seconds, looped_counts)]:
-        print(f"{name}: {seconds:8.1f} s  {n / seconds:6.3f} queries/s  "
-              f"{counts['batches']:4d} generate calls, prompt tokens "
-              f"{counts['prompt_tokens']:,} ({counts['padded_prompt_tokens']:,} with padding)")
-    print(f"speed-up           : {looped_seconds / batched_seconds:.2f}x")
+          f"retrieval frequency {sum(r.retrieved for r in batched) / n:.2f}, "
+          f"{args.repeats} alternating rounds (median [min–max])")
+    print_timings(timings, n, "queries")
+    print(f"{'prefill floor':<20}: {floor:,.0f} tokens/s (forward passes over "
+          f"{min(len(evidence), 4 * args.batch_size)} evidence prompts, batch {args.batch_size})")
+    for name, timing in timings.items():
+        counts = timing.counts
+        computed = counts["prompt_tokens"] + counts["generated_tokens"]
+        print(f"{name:<20}: {counts['batches']:4d} generate calls, prompt tokens "
+              f"{counts['prompt_tokens']:,} ({counts['padded_prompt_tokens']:,} with padding), "
+              f"generated {counts['generated_tokens']:,}; time = "
+              f"{describe([s * floor / computed for s in timing.seconds], '.2f')} x the floor of "
+              f"its {computed:,} tokens")
+    print(f"{'speed-up':<20}: "
+          f"{describe(ratios(timings['original-style loop'], timings['batched engine']), '.2f')}x")
     print(f"identical decisions: {sum(same_decisions)}/{n}, identical predictions: "
           f"{sum(same_predictions)}/{n}")
     for i, (a, b) in enumerate(zip(batched, looped)):

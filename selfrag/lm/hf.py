@@ -93,8 +93,9 @@ class HFLanguageModel:
             prefill; batches are cut to minimise padding + this x ``max_new_tokens`` per batch.
             Default: :data:`~selfrag.lm.batch_planning.FORWARD_PASS_TOKENS`; 0 minimises padding
             alone.
-        counts: running totals since construction: ``prompts``, ``batches``, ``prompt_tokens``
-            and ``padded_prompt_tokens`` (what prefill computed, padding included).
+        counts: running totals since construction: ``prompts``, ``batches``, ``prompt_tokens``,
+            ``padded_prompt_tokens`` (what prefill computed, padding included) and
+            ``generated_tokens`` (up to each row's stop).
     """
 
     decode_step_tokens: float = FORWARD_PASS_TOKENS
@@ -142,8 +143,9 @@ class HFLanguageModel:
             lengths = [len(encoded[i]) for i in batch]
             self.counts.update(prompts=len(batch), batches=1, prompt_tokens=sum(lengths),
                                padded_prompt_tokens=len(batch) * max(lengths))
-            for index, generation in zip(batch, self._generate_batch([encoded[i] for i in batch],
-                                                                    request)):
+            generations = self._generate_batch([encoded[i] for i in batch], request)
+            self.counts.update(generated_tokens=sum(len(g.token_ids) for g in generations))
+            for index, generation in zip(batch, generations):
                 results[index] = generation
         return results
 

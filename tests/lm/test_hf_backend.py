@@ -49,9 +49,10 @@ def test_counts_record_prompt_and_padded_tokens(tiny_model_path):
     lm = HFLanguageModel(tiny_model_path, device="cpu", batch_size=2)
     lm.decode_step_tokens = 0  # padding alone decides: every prompt length differs, so 3 batches
     lengths = [len(lm.tokenizer(p)["input_ids"]) for p in PROMPTS]
-    lm.generate(PROMPTS, GenerationRequest(max_new_tokens=2))
+    generations = lm.generate(PROMPTS, GenerationRequest(max_new_tokens=2))
     assert lm.counts == {"prompts": 3, "batches": 3, "prompt_tokens": sum(lengths),
-                         "padded_prompt_tokens": sum(lengths)}
+                         "padded_prompt_tokens": sum(lengths),
+                         "generated_tokens": sum(len(g.token_ids) for g in generations)}
     lm.decode_step_tokens = 1e6  # batches cost more than any padding: as few as batch_size allows
     lm.generate(PROMPTS, GenerationRequest(max_new_tokens=2))
     longest, middle, shortest = sorted(lengths, reverse=True)

@@ -1,0 +1,99 @@
+"""What the inference benchmarks share: schedules timed alternately, medians with their spread,
+the machine's forward-pass floor, page faults and kernel time.
+
+A machine that is shared, throttled or a VM can run the same work twice as slowly from one minute
+to the next; timing schedule A, then schedule B, once each, says little. :func:`alternate` runs
+them A B A B ... (``repeats`` rounds), so that slow spells hit both, and :func:`describe` reports
+the median with the range. :func:`prefill_tokens_per_s` measures, in the same run, how fast the
+model computes tokens in one forward pass over real prompts (logits at the last position only),
+the floor against which an engine's time is judged.
+"""
+
+from __future__ import annotations
+
+import resource
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+
+@dataclass
+class Timing:
+    """Every round of one schedule: wall seconds, minor page faults, kernel CPU seconds, and the
+    first round's result and LM counts."""
+
+    seconds: list[float] = field(default_factory=list)
+    minor_faults: list[int] = field(default_factory=list)
+    kernel_seconds: list[float] = field(default_factory=list)
+    result: object = None
+    counts: dict = field(default_factory=dict)
+
+
+def alternate(schedules: dict[str, Callable[[], object]], repeats: int, lm=None,
+              ) -> dict[str, Timing]:
+    """Run every schedule once per round, ``repeats`` rounds (A B A B ...); ``lm.counts`` (when
+    given) is cleared before each run and kept from the first round."""
+    timings = {name: Timing() for name in schedules}
+    for round_ in range(repeats):
+        for name, schedule in schedules.items():
+            if lm is not None:
+                lm.counts.clear()
+            before = resource.getrusage(resource.RUSAGE_SELF)
+            start = time.perf_counter()
+            result = schedule()
+            seconds = time.perf_counter() - start
+            after = resource.getrusage(resource.RUSAGE_SELF)
+            timing = timings[name]
+            timing.seconds.append(seconds)
+            timing.minor_faults.append(after.ru_minflt - before.ru_minflt)
+            timing.kernel_seconds.append(after.ru_stime - before.ru_stime)
+            if round_ == 0:
+                timing.result = result
+                timing.counts = dict(lm.counts) if lm is not None else {}
+    return timings
+
+
+def describe(values: Sequence[float], fmt: str = ".1f") -> str:
+    """``median [min–max]``."""
+    return (f"{statistics.median(values):{fmt}} [{min(values):{fmt}}–{max(values):{fmt}}]")
+
+
+def ratios(numerator: Timing, denominator: Timing) -> list[float]:
+    """Round by round: ``numerator`` seconds / ``denominator`` seconds."""
+    return [a / b for a, b in zip(numerator.seconds, denominator.seconds)]
+
+
+@torch.inference_mode()
+def prefill_tokens_per_s(lm, prompts: Sequence[str], batch_size: int, repeats: int = 3) -> float:
+    """Tokens per second of plain forward passes over ``prompts`` (batches of ``batch_size``,
+    sorted by length as an engine would, left-padded), logits at the last position only; counts
+    the prompts' real tokens. The median of ``repeats`` passes."""
+    encoded = sorted((lm.tokenizer(p)["input_ids"] for p in prompts), key=len)
+    pad = lm.tokenizer.pad_token_id
+    batches = []
+    for start in range(0, len(encoded), batch_size):
+        rows = encoded[start:start + batch_size]
+        width = max(len(r) for r in rows)
+        batches.append((torch.tensor([[pad] * (width - len(r)) + r for r in rows]),
+                        torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])))
+    tokens = sum(len(r) for r in encoded)
+    speeds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for input_ids, attention in batches:
+            lm.model(input_ids=input_ids.to(lm.device), attention_mask=attention.to(lm.device),
+                     logits_to_keep=1, use_cache=False)
+        speeds.append(tokens / (time.perf_counter() - start))
+    return statistics.median(speeds)
+
+
+def print_timings(timings: dict[str, Timing], units: int, unit_name: str) -> None:
+    """One line per schedule: seconds, units/s, minor faults and kernel seconds (medians)."""
+    for name, timing in timings.items():
+        per_s = [units / s for s in timing.seconds]
+        print(f"{name:<20}: {describe(timing.seconds)} s  {describe(per_s, '.3f')} {unit_name}/s"
+              f"  minor faults {statistics.median(timing.minor_faults):,.0f}, kernel "
+              f"{statistics.median(timing.kernel_seconds):.1f} s")
