@@ -41,6 +41,9 @@ from selfrag.prompts import format_evidence
 from selfrag.tokens import PARAGRAPH_CLOSE, RETRIEVAL, reflection_token_ids
 
 
+FLOOR_PROMPTS = 32  # first-level evidence prompts the prefill floor is measured on
+
+
 class RetrieveEvery(LogitsProcessor):
     """Forces ``[Retrieval]`` once ``every`` tokens follow the last ``</paragraph>``."""
 
@@ -112,7 +115,7 @@ def main() -> None:
     (batched, batched_segments) = timings["batched search"].result
     (looped, looped_segments) = timings["original schedule"].result
     evidence = [q.prompt + format_evidence(p) for q in queries for p in q.passages]
-    floor = prefill_tokens_per_s(hf, evidence[: 4 * args.batch_size], args.batch_size)
+    floor, floor_batch = prefill_tokens_per_s(hf, evidence[:FLOOR_PROMPTS])
 
     # Texts must match exactly. Scores may differ in the last bits: fp32 sums come out slightly
     # differently in other batch shapes, and a path's score is a product over its segments
@@ -130,8 +133,9 @@ def main() -> None:
           f"max_new_tokens {args.max_new_tokens}, max_depth {args.max_depth}, beam {args.beam_width}, "
           f"retrieve_every {args.retrieve_every or 'off'}")
     print_timings(timings, batched_segments, "segments")
-    print(f"{'prefill floor':<20}: {floor:,.0f} tokens/s (forward passes over first-level "
-          f"evidence prompts, batch {args.batch_size})")
+    print(f"{'prefill floor':<20}: {floor:,.0f} tokens/s (forward passes over "
+          f"{min(len(evidence), FLOOR_PROMPTS)} first-level evidence prompts, best at batch "
+          f"{floor_batch})")
     for name, timing in timings.items():
         counts = timing.counts
         computed = counts["prompt_tokens"] + counts["generated_tokens"]

@@ -5,8 +5,8 @@ A machine that is shared, throttled or a VM can run the same work twice as slowl
 to the next; timing schedule A, then schedule B, once each, says little. :func:`alternate` runs
 them A B A B ... (``repeats`` rounds), so that slow spells hit both, and :func:`describe` reports
 the median with the range. :func:`prefill_tokens_per_s` measures, in the same run, how fast the
-model computes tokens in one forward pass over real prompts (logits at the last position only),
-the floor against which an engine's time is judged.
+model computes tokens in plain forward passes over real prompts at its best batch size (logits
+at the last position only), the floor against which an engine's time is judged.
 """
 
 from __future__ import annotations
@@ -67,27 +67,30 @@ def ratios(numerator: Timing, denominator: Timing) -> list[float]:
 
 
 @torch.inference_mode()
-def prefill_tokens_per_s(lm, prompts: Sequence[str], batch_size: int, repeats: int = 3) -> float:
-    """Tokens per second of plain forward passes over ``prompts`` (batches of ``batch_size``,
-    sorted by length as an engine would, left-padded), logits at the last position only; counts
-    the prompts' real tokens. The median of ``repeats`` passes."""
+def prefill_tokens_per_s(lm, prompts: Sequence[str], batch_sizes: Sequence[int] = (1, 4, 16, 32),
+                         ) -> tuple[float, int]:
+    """The machine's prefill floor: the best tokens per second of plain forward passes over
+    ``prompts`` among ``batch_sizes`` (batches sorted by length as an engine cuts them,
+    left-padded, logits at the last position only; the prompts' real tokens are counted).
+
+    The best batch size, not the engine's: large batches can be slower per token on a CPU
+    (tensors above glibc's mmap threshold are mapped and unmapped at every layer).
+
+    Returns ``(tokens per second, batch size that reached it)``.
+    """
     encoded = sorted((lm.tokenizer(p)["input_ids"] for p in prompts), key=len)
-    pad = lm.tokenizer.pad_token_id
-    batches = []
-    for start in range(0, len(encoded), batch_size):
-        rows = encoded[start:start + batch_size]
-        width = max(len(r) for r in rows)
-        batches.append((torch.tensor([[pad] * (width - len(r)) + r for r in rows]),
-                        torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])))
-    tokens = sum(len(r) for r in encoded)
-    speeds = []
-    for _ in range(repeats):
+    pad, tokens, best = lm.tokenizer.pad_token_id, sum(len(r) for r in encoded), (0.0, 0)
+    for batch_size in batch_sizes:
         start = time.perf_counter()
-        for input_ids, attention in batches:
+        for first in range(0, len(encoded), batch_size):
+            rows = encoded[first:first + batch_size]
+            width = max(len(r) for r in rows)
+            input_ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows])
+            attention = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])
             lm.model(input_ids=input_ids.to(lm.device), attention_mask=attention.to(lm.device),
                      logits_to_keep=1, use_cache=False)
-        speeds.append(tokens / (time.perf_counter() - start))
-    return statistics.median(speeds)
+        best = max(best, (tokens / (time.perf_counter() - start), batch_size))
+    return best
 
 
 def print_timings(timings: dict[str, Timing], units: int, unit_name: str) -> None:
