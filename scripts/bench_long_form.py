@@ -29,7 +29,13 @@ from transformers import LogitsProcessor
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_schedules import alternate, describe, prefill_tokens_per_s, print_timings, ratios
+from bench_schedules import (
+    alternate,
+    prefill_tokens_per_s,
+    print_speed_up,
+    print_timings,
+    print_work,
+)
 
 from selfrag.evaluation.long_form_tasks import load_long_form_examples
 from selfrag.inference.long_form_faithful import OriginalTreeSearch
@@ -136,16 +142,8 @@ def main() -> None:
     print(f"{'prefill floor':<20}: {floor:,.0f} tokens/s (forward passes over "
           f"{min(len(evidence), FLOOR_PROMPTS)} first-level evidence prompts, best at batch "
           f"{floor_batch})")
-    for name, timing in timings.items():
-        counts = timing.counts
-        computed = counts["prompt_tokens"] + counts["generated_tokens"]
-        print(f"{name:<20}: {counts['batches']:4d} generate calls, prompt tokens "
-              f"{counts['prompt_tokens']:,} ({counts['padded_prompt_tokens']:,} with padding), "
-              f"generated {counts['generated_tokens']:,}; time = "
-              f"{describe([s * floor / computed for s in timing.seconds], '.2f')} x the floor of "
-              f"its {computed:,} tokens")
-    print(f"{'speed-up':<20}: "
-          f"{describe(ratios(timings['original schedule'], timings['batched search']), '.2f')}x")
+    print_work(timings, floor)
+    print_speed_up(timings["original schedule"], timings["batched search"])
     print(f"identical outputs  : {sum(same)}/{len(same)} (deepest path: {depth} segments; "
           f"largest relative score difference {score_gap:.1e})")
     if not all(same):

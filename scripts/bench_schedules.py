@@ -100,3 +100,21 @@ def print_timings(timings: dict[str, Timing], units: int, unit_name: str) -> Non
         print(f"{name:<20}: {describe(timing.seconds)} s  {describe(per_s, '.3f')} {unit_name}/s"
               f"  minor faults {statistics.median(timing.minor_faults):,.0f}, kernel "
               f"{statistics.median(timing.kernel_seconds):.1f} s")
+
+
+def print_work(timings: dict[str, Timing], floor: float) -> None:
+    """One line per schedule: its LM calls and tokens (first round), and its time as a multiple
+    of what ``floor`` tokens/s would take for the tokens it computed (prompts + generated)."""
+    for name, timing in timings.items():
+        counts = timing.counts
+        computed = counts["prompt_tokens"] + counts["generated_tokens"]
+        print(f"{name:<20}: {counts['batches']:4d} generate calls, prompt tokens "
+              f"{counts['prompt_tokens']:,} ({counts['padded_prompt_tokens']:,} with padding), "
+              f"generated {counts['generated_tokens']:,}; time = "
+              f"{describe([s * floor / computed for s in timing.seconds], '.2f')} x the floor of "
+              f"its {computed:,} tokens")
+
+
+def print_speed_up(slow: Timing, fast: Timing) -> None:
+    """The round-by-round ratio of the two schedules' times, median [range]."""
+    print(f"{'speed-up':<20}: {describe(ratios(slow, fast), '.2f')}x")

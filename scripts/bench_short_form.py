@@ -22,7 +22,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_schedules import alternate, describe, prefill_tokens_per_s, print_timings, ratios
+from bench_schedules import (
+    alternate,
+    prefill_tokens_per_s,
+    print_speed_up,
+    print_timings,
+    print_work,
+)
 
 from selfrag.evaluation.tasks import load_short_form_examples
 from selfrag.inference.scoring import CritiqueWeights, retrieval_probability
@@ -106,16 +112,8 @@ def main() -> None:
     print_timings(timings, n, "queries")
     print(f"{'prefill floor':<20}: {floor:,.0f} tokens/s (forward passes over "
           f"{min(len(evidence), FLOOR_PROMPTS)} evidence prompts, best at batch {floor_batch})")
-    for name, timing in timings.items():
-        counts = timing.counts
-        computed = counts["prompt_tokens"] + counts["generated_tokens"]
-        print(f"{name:<20}: {counts['batches']:4d} generate calls, prompt tokens "
-              f"{counts['prompt_tokens']:,} ({counts['padded_prompt_tokens']:,} with padding), "
-              f"generated {counts['generated_tokens']:,}; time = "
-              f"{describe([s * floor / computed for s in timing.seconds], '.2f')} x the floor of "
-              f"its {computed:,} tokens")
-    print(f"{'speed-up':<20}: "
-          f"{describe(ratios(timings['original-style loop'], timings['batched engine']), '.2f')}x")
+    print_work(timings, floor)
+    print_speed_up(timings["original-style loop"], timings["batched engine"])
     print(f"identical decisions: {sum(same_decisions)}/{n}, identical predictions: "
           f"{sum(same_predictions)}/{n}")
     for i, (a, b) in enumerate(zip(batched, looped)):
