@@ -89,9 +89,11 @@ class VectorWriter:
         self._offsets, self._row_sizes = {}, {}
         for name, (dtype, shape) in self._files.items():
             path = self.folder / name
-            if not (resume and path.is_file() and _header_fits(path, dtype, shape)):
+            header = npy_header(path) if resume and path.is_file() else None
+            if header is None or header[:2] != (shape, np.dtype(dtype)):
                 np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)._mmap.close()
-            self._offsets[name] = np.load(path, mmap_mode="r").offset
+                header = npy_header(path)
+            self._offsets[name] = header[2]
             self._row_sizes[name] = np.dtype(dtype).itemsize * int(np.prod(shape[1:]))
 
     def write(self, start: int, vectors: np.ndarray) -> None:
@@ -119,12 +121,18 @@ class VectorWriter:
                 handle.close()
 
 
-def _header_fits(path: Path, dtype, shape: tuple) -> bool:
+def npy_header(path: str | os.PathLike) -> tuple[tuple, np.dtype, int] | None:
+    """A ``.npy`` file's shape, dtype and header length (where its data starts), read without
+    mapping the file; ``None`` when it is not a readable ``.npy`` file."""
     try:
-        existing = np.load(path, mmap_mode="r")
-    except ValueError:
-        return False
-    return existing.dtype == np.dtype(dtype) and existing.shape == shape
+        with open(path, "rb") as handle:
+            version = np.lib.format.read_magic(handle)
+            read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                    else np.lib.format.read_array_header_2_0)
+            shape, _, dtype = read(handle)
+            return shape, dtype, handle.tell()
+    except (OSError, ValueError):
+        return None
 
 
 class DiskVectors:
@@ -139,12 +147,13 @@ class DiskVectors:
         _check_storage(storage)
         folder = Path(folder)
         self.storage, self.dim, self.rows_read = storage, dim, 0
-        self.vectors = _open(folder / VECTORS_FILE, _DTYPES[storage], (count, dim))
+        # fp16 rows are read by torch, which widens them to float32 far faster than numpy does;
+        # it needs a writable array: a copy-on-write mapping, never written
+        self.vectors = _open(folder / VECTORS_FILE, _DTYPES[storage], (count, dim),
+                             mode="c" if storage == "fp16" else "r")
         self.scales = (_open(folder / SCALES_FILE, np.float32, (count,))
                        if storage == "int8" else None)
-        # torch reads the fp16 rows: it widens them to float32 far faster than numpy does
-        self._fp16 = (torch.from_numpy(np.load(folder / VECTORS_FILE, mmap_mode="c"))
-                      if storage == "fp16" else None)
+        self._fp16 = torch.from_numpy(self.vectors) if storage == "fp16" else None
 
     def scores(self, queries: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Inner products ``[q, s]`` of each query with the stored vectors of its ``s`` candidate
@@ -163,11 +172,11 @@ class DiskVectors:
         return scores
 
 
-def _open(path: Path, dtype, shape: tuple) -> np.ndarray:
+def _open(path: Path, dtype, shape: tuple, mode: str = "r") -> np.ndarray:
     if not path.is_file():
         raise InputError(path, "on-disk vectors of the index are missing")
     try:
-        array = np.load(path, mmap_mode="r", allow_pickle=False)
+        array = np.load(path, mmap_mode=mode, allow_pickle=False)
     except ValueError as err:
         raise InputError(path, f"not a plain .npy file: {err}") from None
     if array.dtype != np.dtype(dtype) or array.shape != shape:

@@ -53,7 +53,13 @@ from tqdm.auto import tqdm
 
 from selfrag.errors import InputError, SelfRagError
 from selfrag.io import set_usual_mode, write_json_atomic
-from selfrag.retrieval.disk_vectors import STORAGES, DiskVectors, rerank, split_disk_refine
+from selfrag.retrieval.disk_vectors import (
+    STORAGES,
+    DiskVectors,
+    npy_header,
+    rerank,
+    split_disk_refine,
+)
 from selfrag.retrieval.embeddings import EmbeddingShard
 
 logger = logging.getLogger(__name__)
@@ -515,30 +521,23 @@ def shard_rows(shard: EmbeddingShard, start, end: int | None = None) -> np.ndarr
                         dtype=np.float32)
     dim, dtype = vectors.shape[1], vectors.dtype
     row_size = dtype.itemsize * dim
-    header = _npy_header_length(shard.path)
+    header = npy_header(shard.path)
+    if header is None:
+        raise InputError(shard.path, "not a readable .npy file")
+    data_start = header[2]
     fd = os.open(shard.path, os.O_RDONLY)
     try:
         if end is not None:
             end = min(end, len(vectors))
             rows = np.empty((max(end - start, 0), dim), dtype=dtype)
-            _read_into(fd, rows, header + start * row_size, shard.path)
+            _read_into(fd, rows, data_start + start * row_size, shard.path)
         else:
             rows = np.empty((len(start), dim), dtype=dtype)
             for i, row in enumerate(np.asarray(start, dtype=np.int64).tolist()):
-                _read_into(fd, rows[i], header + row * row_size, shard.path)
+                _read_into(fd, rows[i], data_start + row * row_size, shard.path)
     finally:
         os.close(fd)
     return rows.astype(np.float32, copy=False)
-
-
-def _npy_header_length(path: Path) -> int:
-    with open(path, "rb") as handle:
-        version = np.lib.format.read_magic(handle)
-        if version == (1, 0):
-            np.lib.format.read_array_header_1_0(handle)
-        else:
-            np.lib.format.read_array_header_2_0(handle)
-        return handle.tell()
 
 
 def _read_into(fd: int, buffer: np.ndarray, offset: int, path: Path) -> None:
