@@ -43,11 +43,17 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from bench_retrieval_disk import (  # noqa: E402
-    DISK_CONFIGS, measure_disk_config, print_disk_table, real_corpus_check)
+    DISK_CONFIGS,
+    QUERY_BATCH,
+    WIKIPEDIA_PASSAGES,
+    K,
+    measure_disk_config,
+    print_disk_table,
+    proc_status,
+    real_corpus_check,
+)
 from selfrag.retrieval.index import max_norm, mips_database, mips_queries
 
-WIKIPEDIA_PASSAGES = 21_015_324  # DPR psgs_w100.tsv, the original's full corpus
-K, QUERY_BATCH = 20, 1_000
 CHUNK = 100_000
 
 # name -> (factory string, search-parameter settings separated by ';', MIPS transform?).
@@ -196,13 +202,6 @@ def data_stats(vectors: np.ndarray, queries: np.ndarray, exact_scores: np.ndarra
                                              / (top[:, 0] - top[:, -1])))}
 
 
-def rss_bytes() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    return 0
-
-
 def _fewer_kmeans_iterations(index) -> None:
     """IVF_TRAIN_ITERATIONS k-means iterations for the coarse quantizer and the PQ codebooks."""
     index = faiss.downcast_index(index)
@@ -345,9 +344,9 @@ def main(argv=None) -> None:
         factory, params, mips = {**CONFIGS, **EXTRA_CONFIGS}[name]
         if mips and norm is None:
             norm = max_norm(vectors)
-        before = rss_bytes()
+        before = proc_status()["VmRSS"]
         index, train_s, build_s = build(vectors, factory, args.train, norm if mips else None)
-        ram = rss_bytes() - before
+        ram = proc_status()["VmRSS"] - before
         size = len(faiss.serialize_index(index))
         for setting in params.split(";"):
             if setting:

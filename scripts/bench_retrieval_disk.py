@@ -37,8 +37,8 @@ sys.path.insert(0, str(ROOT))
 
 from selfrag.retrieval.disk_vectors import SCALES_FILE, VECTORS_FILE, row_bytes  # noqa: E402
 
-K, QUERY_BATCH, PAGE = 20, 1_000, 4096
-WIKIPEDIA_PASSAGES = 21_015_324
+K, QUERY_BATCH, PAGE = 20, 1_000, 4096  # top-k, queries per search call, page size
+WIKIPEDIA_PASSAGES = 21_015_324  # DPR psgs_w100.tsv, the original's full corpus
 # At 21M passages, IVF lists grow with sqrt(N) (faiss's guideline: 4-16·sqrt(N)); the
 # extrapolation counts 65,536 coarse centroids in RAM.
 WIKIPEDIA_NLIST = 65_536
@@ -81,9 +81,7 @@ def _shard(vectors_path: str, n: int):
 
 def build_process(vectors_path: str, n: int, folder: str, factory: str, train_n: int) -> dict:
     """(child) Build the index; return seconds, the printed memory bound and the peak RSS."""
-    import faiss
-
-    from selfrag.retrieval.disk_build import build_disk_index, memory_bound
+    from selfrag.retrieval.disk_build import build_disk_index, code_bytes, memory_bound
 
     shard = _shard(vectors_path, n)
     before = proc_status()
@@ -91,8 +89,7 @@ def build_process(vectors_path: str, n: int, folder: str, factory: str, train_n:
     index = build_disk_index([shard], folder, factory, chunk_size=100_000, train_size=train_n)
     seconds = time.perf_counter() - start
     after = proc_status()
-    code_bytes = faiss.extract_index_ivf(index.index).code_size
-    bound = memory_bound(n, index.dim, code_bytes, train_n, [shard.ids])
+    bound = memory_bound(n, index.dim, code_bytes(index.index), train_n, [shard.ids])
     return {"build_s": seconds, "bound_bytes": bound["total"],
             "peak_growth_bytes": after["VmHWM"] - before["VmRSS"]}
 

@@ -33,7 +33,7 @@ from selfrag.io import write_json_atomic
 from selfrag.retrieval.disk_vectors import VectorWriter, row_bytes, split_disk_refine
 from selfrag.retrieval.embeddings import EmbeddingShard
 from selfrag.retrieval.index import (
-    DEFAULT_TRAIN_SIZE, INDEX_FILE, IdMap, PassageIndex, _canonical_int, replace_folder,
+    DEFAULT_TRAIN_SIZE, INDEX_FILE, IdMap, PassageIndex, canonical_int, replace_folder,
     shard_rows, trained_index)
 
 logger = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ def memory_bound(count: int, dim: int, code_bytes: int, train_size: int,
     train = 2 * min(train_size, count) * dim * 4
     adding = 2 * count * (code_bytes + 8) + 4 * min(READ_BLOCK, count) * dim * 4
     strings = sum(sys.getsizeof(i) + 8 for shard in ids for i in shard)
-    width = 8 if all(_canonical_int(i) for shard in ids for i in shard) else \
+    width = 8 if all(canonical_int(i) for shard in ids for i in shard) else \
         4 * max((len(i) for shard in ids for i in shard), default=1)
     id_bytes = strings + 3 * width * count
     return {"train": train, "add": adding, "ids": id_bytes,
@@ -99,7 +99,7 @@ def build_disk_index(shards: list[EmbeddingShard], folder: str | os.PathLike, fa
     work = folder.with_name(f".{folder.name}.building")
     count, dim = sum(len(s.ids) for s in shards), shards[0].vectors.shape[1]
     untrained = PassageIndex.create(dim, factory, mips_max_norm=1.0 if mips_transform else None)
-    bound = memory_bound(count, dim, _code_bytes(untrained.index), train_size,
+    bound = memory_bound(count, dim, code_bytes(untrained.index), train_size,
                          [s.ids for s in shards])
     logger.info("building %s over %d vectors in %s: memory bound %.1f MB (training %.1f MB, "
                 "adding %.1f MB, ids %.1f MB); on disk %.1f MB of vectors", factory, count,
@@ -145,7 +145,7 @@ def build_disk_index(shards: list[EmbeddingShard], folder: str | os.PathLike, fa
     return PassageIndex.load(folder, encoder)
 
 
-def _code_bytes(index: faiss.Index) -> int:
+def code_bytes(index: faiss.Index) -> int:
     """Bytes per vector that the candidate index keeps in RAM, besides its 8-byte ids."""
     try:
         return int(faiss.extract_index_ivf(index).code_size)

@@ -82,7 +82,7 @@ class IdMap:
 
     def extend(self, ids: Sequence[str]) -> None:
         ids = [str(i) for i in ids]
-        if self._ints is not None and all(_canonical_int(i) for i in ids):
+        if self._ints is not None and all(canonical_int(i) for i in ids):
             self._ints = np.concatenate([self._ints, np.asarray(ids, dtype=np.int64)])
             return
         if self._ints is not None:  # switch to strings for good
@@ -150,7 +150,8 @@ def max_norm(vectors: np.ndarray, chunk_size: int = 1_000_000) -> float:
     return float(np.sqrt(best))
 
 
-def _canonical_int(text: str) -> bool:
+def canonical_int(text: str) -> bool:
+    """Whether a passage id is a plain decimal that int64 holds and gives back unchanged."""
     return text.isdigit() and text.isascii() and (text == "0" or text[0] != "0") and len(text) < 19
 
 
@@ -554,7 +555,7 @@ def _read_into(fd: int, buffer: np.ndarray, offset: int, path: Path) -> None:
 
 def _check_unique_ids(shards: list[EmbeddingShard]) -> None:
     """A passage id may occur in one row of one shard only."""
-    if all(_canonical_int(str(i)) for s in shards for i in s.ids):  # 8 bytes an id suffice
+    if all(canonical_int(str(i)) for s in shards for i in s.ids):  # 8 bytes an id suffice
         all_ids = np.fromiter((int(i) for s in shards for i in s.ids), dtype=np.int64,
                               count=sum(len(s.ids) for s in shards))
     else:
