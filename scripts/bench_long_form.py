@@ -35,6 +35,7 @@ from bench_schedules import (
     print_speed_up,
     print_timings,
     print_work,
+    without_prefix_reuse,
 )
 
 from selfrag.evaluation.long_form_tasks import load_long_form_examples
@@ -115,8 +116,8 @@ def main() -> None:
     per_node = OriginalTreeSearch(lm, config, ids, one_node_per_call=True)
     timings = alternate(
         {"batched search": lambda: counted(lambda: OriginalTreeSearch(lm, config, ids).run(queries)),
-         "original schedule": lambda: counted(lambda: [r for q in queries
-                                                       for r in per_node.run([q])])},
+         "original schedule": without_prefix_reuse(hf, lambda: counted(
+             lambda: [r for q in queries for r in per_node.run([q])]))},
         args.repeats, hf)
     (batched, batched_segments) = timings["batched search"].result
     (looped, looped_segments) = timings["original schedule"].result

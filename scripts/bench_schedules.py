@@ -103,16 +103,34 @@ def print_timings(timings: dict[str, Timing], units: int, unit_name: str) -> Non
 
 
 def print_work(timings: dict[str, Timing], floor: float) -> None:
-    """One line per schedule: its LM calls and tokens (first round), and its time as a multiple
-    of what ``floor`` tokens/s would take for the tokens it computed (prompts + generated)."""
+    """Two lines per schedule: its forward passes and tokens (first round), then its time as a
+    multiple of what ``floor`` tokens/s would take for the tokens it computed (prompts less the
+    reused shared prefixes, plus generated tokens) and for the naive count (every prompt token)."""
     for name, timing in timings.items():
         counts = timing.counts
-        computed = counts["prompt_tokens"] + counts["generated_tokens"]
-        print(f"{name:<20}: {counts['batches']:4d} generate calls, prompt tokens "
-              f"{counts['prompt_tokens']:,} ({counts['padded_prompt_tokens']:,} with padding), "
-              f"generated {counts['generated_tokens']:,}; time = "
-              f"{describe([s * floor / computed for s in timing.seconds], '.2f')} x the floor of "
-              f"its {computed:,} tokens")
+        naive = counts["prompt_tokens"] + counts["generated_tokens"]
+        computed = naive - counts["shared_prefix_tokens"]
+        print(f"{name:<20}: {counts['forward_passes']:4d} prefill passes, "
+              f"{counts['decode_groups']:4d} decoding groups, prompt tokens "
+              f"{counts['prompt_tokens']:,} ({counts['shared_prefix_tokens']:,} reused, "
+              f"{counts['padded_prompt_tokens']:,} computed with padding), generated "
+              f"{counts['generated_tokens']:,}")
+        print(f"{'':<20}  time = {describe([s * floor / computed for s in timing.seconds], '.2f')}"
+              f" x the floor of its {computed:,} computed tokens, "
+              f"{describe([s * floor / naive for s in timing.seconds], '.2f')} x that of all "
+              f"{naive:,}")
+
+
+def without_prefix_reuse(lm, schedule: Callable[[], object]) -> Callable[[], object]:
+    """``schedule`` run with ``lm.reuse_prefixes`` off, as the original's engine ran (an
+    original-style schedule must not gain from our backend's prefix reuse)."""
+    def run():
+        lm.reuse_prefixes = False
+        try:
+            return schedule()
+        finally:
+            lm.reuse_prefixes = True
+    return run
 
 
 def print_speed_up(slow: Timing, fast: Timing) -> None:

@@ -28,6 +28,7 @@ from bench_schedules import (
     print_speed_up,
     print_timings,
     print_work,
+    without_prefix_reuse,
 )
 
 from selfrag.evaluation.tasks import load_short_form_examples
@@ -93,8 +94,8 @@ def main() -> None:
     lm.generate(["warm up"], GenerationRequest(2))
 
     timings = alternate({"batched engine": lambda: engine.run(queries),
-                         "original-style loop": lambda: original_style(engine, lm, queries,
-                                                                       args.ndocs)},
+                         "original-style loop": without_prefix_reuse(
+                             lm, lambda: original_style(engine, lm, queries, args.ndocs))},
                         args.repeats, lm)
     lm.batch_size = args.batch_size
     evidence = [q.prompt + format_evidence(p) for q in queries for p in q.passages]

@@ -13,12 +13,14 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from selfrag.lm.batch_planning import FORWARD_PASS_TOKENS, plan_batches
+from selfrag.lm.batch_planning import plan_batches
+from selfrag.lm.cost_model import forward_cost
 
 
 class HFSequenceScorer:
     """``log p(continuation | prompt)`` by teacher forcing, in right-padded batches cut by
-    :func:`~selfrag.lm.batch_planning.plan_batches` (one forward pass per batch).
+    :func:`~selfrag.lm.batch_planning.plan_batches` (one forward pass per batch, at the measured
+    cost of :func:`~selfrag.lm.cost_model.forward_cost`).
 
     Args:
         model: a causal LM (eval mode).
@@ -41,7 +43,7 @@ class HFSequenceScorer:
         rows = [(self.tokenizer(p)["input_ids"], list(c)) for p, c in zip(prompts, continuations)]
         results = [0.0] * len(rows)
         for batch in plan_batches([len(p) + len(c) for p, c in rows], self.batch_size,
-                                  FORWARD_PASS_TOKENS):
+                                  forward_cost(self.model).pass_tokens):
             for index, value in zip(batch, self._score_batch([rows[i] for i in batch])):
                 results[index] = value
         return results

@@ -103,7 +103,9 @@ def decide(queries: Sequence[Query], policy: DecisionPolicy, lm: LanguageModel,
     if generate is None:
         def generate(prompts, request):
             return lm.generate(prompts, request, desc=desc)
-    request = GenerationRequest(policy.first_pass_tokens, control_ids=tuple(ids.all_ids))
+    # the passage prompts that follow begin with these prompts: keep_cache lets a backend reuse them
+    request = GenerationRequest(policy.first_pass_tokens, control_ids=tuple(ids.all_ids),
+                                keep_cache=True)
     first = generate([q.prompt for q in queries], request)
     keep_text = policy.rule == ORIGINAL_SHORT_FORM
     decisions = Decisions([], [], [])

@@ -92,7 +92,8 @@ class SegmentBeamSearch:
         beams = [[_Hypothesis([], q.prompt)] for q in queries]
         finished: list[list[_Hypothesis]] = [[] for _ in queries]
         request = GenerationRequest(cfg.max_new_tokens, control_ids=self.control_ids,
-                                    stop_token_ids=(self.ids.id(RETRIEVAL),))
+                                    stop_token_ids=(self.ids.id(RETRIEVAL),),
+                                    keep_cache=True)  # a node's children begin with it
         for depth in range(cfg.max_depth):
             live = [(q, h) for q, beam in enumerate(beams) for h in beam]
             if not live:

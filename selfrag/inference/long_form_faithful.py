@@ -84,7 +84,8 @@ class OriginalTreeSearch:
 
     def _continue(self, groups: list[list[str]], desc=None) -> list[Generation]:
         """Continuations of ``max_new_tokens`` with no stop, as the original."""
-        request = GenerationRequest(self.config.max_new_tokens, control_ids=self.control_ids)
+        request = GenerationRequest(self.config.max_new_tokens, control_ids=self.control_ids,
+                                    keep_cache=True)  # a node's children begin with it
         return self._generate(groups, request, desc)
 
     def run(self, queries: Sequence[LongFormQuery], progress: bool = False) -> list[LongFormResult]:

@@ -31,6 +31,10 @@ class GenerationRequest:
         seed: sampling seed.
         top_logprobs: how many most probable tokens to report at every generated position
             (0: none); used by the OpenAI-compatible server's ``logprobs``.
+        keep_cache: a hint that later calls will send prompts beginning with these prompts and
+            their continuations (a retrieval decision before the passage prompts, a tree-search
+            node before its children); a backend may keep their key/value caches to start those
+            prompts from. Outputs do not depend on it.
     """
 
     max_new_tokens: int
@@ -40,6 +44,7 @@ class GenerationRequest:
     top_p: float = 1.0
     seed: int = 0
     top_logprobs: int = 0
+    keep_cache: bool = False
 
 
 @dataclass

@@ -9,27 +9,26 @@ into contiguous batches of at most ``max_batch`` prompts that minimises
 
     padded prompt tokens + batch_cost x number of batches,
 
-where ``batch_cost`` is a batch's decoding expressed in prompt tokens (the backend derives it from
-the number of new tokens). The optimum is exact: with prompts sorted longest first, some optimal
-plan always groups neighbours, and the recursion below tries every contiguous cut.
+where ``batch_cost`` is what one more forward pass costs beyond its tokens, in prompt tokens (the
+backend measures it, :mod:`selfrag.lm.cost_model`). ``max_tokens`` bounds a batch's padded size
+(rows x longest prompt), e.g. to keep a CPU's activations below the size its allocator maps and
+unmaps at every layer. The optimum is exact: with prompts sorted longest first, some optimal plan
+always groups neighbours, and the recursion below tries every contiguous cut.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-#: What one forward pass costs beyond its tokens, in prompt tokens: about 64 for the default model
-#: on 2 CPU cores (a decoding step takes ~0.1-0.2 s against ~450 prompt tokens/s of prefill).
-FORWARD_PASS_TOKENS = 64.0
-
-
-def plan_batches(lengths: Sequence[int], max_batch: int, batch_cost: float = 0.0) -> list[list[int]]:
+def plan_batches(lengths: Sequence[int], max_batch: int, batch_cost: float = 0.0,
+                 max_tokens: int | None = None) -> list[list[int]]:
     """Indices of ``lengths`` grouped into batches, longest prompts first.
 
     Args:
         lengths: token count of each prompt.
         max_batch: most prompts per batch (memory bound).
         batch_cost: cost of one more batch, in padded prompt tokens; 0 minimises padding alone.
+        max_tokens: most padded tokens per batch (a longer prompt still gets a batch of its own).
 
     Returns:
         Batches of indices into ``lengths``; every index appears once.
@@ -42,9 +41,11 @@ def plan_batches(lengths: Sequence[int], max_batch: int, batch_cost: float = 0.0
     best = [0.0] + [float("inf")] * n  # best[i]: cheapest plan for the first i sorted prompts
     start = [0] * (n + 1)
     for end in range(1, n + 1):
-        for first in range(max(0, end - max_batch), end):
+        for first in range(end - 1, max(0, end - max_batch) - 1, -1):
+            if max_tokens is not None and first < end - 1 and (end - first) * longest[first] > max_tokens:
+                break  # starting earlier only makes the batch wider and longer
             cost = best[first] + (end - first) * longest[first] + batch_cost
-            if cost < best[end]:
+            if cost <= best[end]:  # of equal plans, the one with fewer batches
                 best[end], start[end] = cost, first
     batches, end = [], n
     while end > 0:

@@ -1,11 +1,21 @@
 """Hugging Face transformers backend (the default; CPU or GPU).
 
-Prompts are grouped into batches by :func:`~selfrag.lm.batch_planning.plan_batches` (sorted by
-length, cut where padding would cost more than another batch's decoding), and each batch goes
-through ``model.generate`` with left padding. A logits processor placed before any sampling warper
-records, at every step, the log-softmax of the raw logits at the control ids and the
-log-probability of the token chosen at the previous step: O(batch x vocab) memory instead of
-keeping every step's logits.
+A call's prompts go through three stages (:mod:`selfrag.lm.kv_rows` holds the key/value rows):
+
+1. **Shared prefixes** (:mod:`selfrag.lm.shared_prefixes`): prompts that begin alike (a query's
+   K passage prompts, a long-form node's K children) have that beginning computed once.
+2. **Prefill** of each prompt's own tokens but its last, in length buckets cut by
+   :func:`~selfrag.lm.batch_planning.plan_batches` (padding against the measured cost of one more
+   forward pass, :mod:`selfrag.lm.cost_model`; on a CPU, at most :data:`CPU_TENSOR_BYTES` of
+   activations per pass, the size above which glibc maps and unmaps every tensor).
+3. **Decoding** of many rows together: the rows' caches stacked into one preallocated static cache
+   and continued by ``model.generate`` from each prompt's last token, so a decoding step's fixed
+   cost is paid once for all of them. A logits processor placed before any sampling warper records,
+   at every step, the log-softmax of the raw logits at the control ids and the log-probability of
+   the token chosen at the previous step: O(batch x vocab) memory instead of every step's logits.
+
+Each row computes exactly what it would alone (positions count its real tokens; padding is
+masked): only floating-point summation order differs between schedules.
 """
 
 from __future__ import annotations
@@ -18,11 +28,28 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, LogitsProcessor
 
+from selfrag.lm import kv_rows
 from selfrag.lm.base import Generation, GenerationRequest, check_fits
-from selfrag.lm.batch_planning import FORWARD_PASS_TOKENS, plan_batches
+from selfrag.lm.batch_planning import plan_batches
+from selfrag.lm.cost_model import forward_cost
+from selfrag.lm.kept_caches import KeptCaches
+from selfrag.lm.shared_prefixes import SharedPrefix, shared_prefixes
 from selfrag.offline_models import resolve_model
 
 logger = logging.getLogger(__name__)
+
+#: On a CPU, the largest activation a forward pass may allocate: glibc serves bigger blocks with
+#: mmap and returns them at every free, so a pass above it page-faults at every layer.
+CPU_TENSOR_BYTES = 32 * 2**20
+#: Most rows decoded together on a GPU (a CPU takes as many as keep its logits under
+#: :data:`CPU_TENSOR_BYTES`).
+GPU_DECODE_ROWS = 256
+#: Share of free GPU memory the decoding rows' key/value cache may take.
+GPU_CACHE_SHARE = 0.5
+#: Key/value memory of the decoding rows on a CPU.
+CPU_CACHE_BYTES = 2 * 2**30
+#: Key/value memory kept between calls (``GenerationRequest.keep_cache``), CPU and GPU.
+KEPT_CACHE_BYTES = {"cpu": 2**30, "cuda": 4 * 2**30}
 
 _DTYPES = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16,
            "half": torch.float16, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
@@ -82,23 +109,28 @@ class HFLanguageModel:
             :mod:`selfrag.offline_models`.
         device: ``cpu``/``cuda``/...; default: CUDA when available.
         dtype: ``half``/``bfloat16``/``float32``/``auto`` (ignored on CPU, which runs fp32).
-        batch_size: most prompts per ``generate`` call.
+        batch_size: most prompts per prefill forward pass.
         tokenizer_path: tokenizer folder when it differs from the model's.
 
     Attributes:
         logits_processors: extra ``LogitsProcessor`` objects applied before the log-probabilities
             are recorded (so recorded probabilities are those of the modified distribution);
             e.g. a benchmark that makes an untrained model ask for passages mid-answer.
-        decode_step_tokens: what one decoding step of a batch costs, in prompt tokens of
-            prefill; batches are cut to minimise padding + this x ``max_new_tokens`` per batch.
-            Default: :data:`~selfrag.lm.batch_planning.FORWARD_PASS_TOKENS`; 0 minimises padding
-            alone.
-        counts: running totals since construction: ``prompts``, ``batches``, ``prompt_tokens``,
-            ``padded_prompt_tokens`` (what prefill computed, padding included) and
+        forward_pass_tokens: what one more prefill forward pass costs, in prompt tokens; prefill
+            buckets are cut to minimise padding + this x passes. ``None`` (default): measured on
+            the first call (:func:`~selfrag.lm.cost_model.forward_cost`); 0 minimises padding.
+        reuse_prefixes: compute a beginning shared by several prompts once, and start prompts
+            from the caches kept by earlier calls made with ``keep_cache`` (default True).
+        counts: running totals since construction: ``prompts``, ``prompt_tokens`` (their tokens),
+            ``shared_prefix_tokens`` (prompt tokens not computed: a shared prefix or a kept cache
+            was reused),
+            ``padded_prompt_tokens`` (what prefill computed, padding included),
+            ``forward_passes`` (prefill passes), ``decode_groups`` (``generate`` calls) and
             ``generated_tokens`` (up to each row's stop).
     """
 
-    decode_step_tokens: float = FORWARD_PASS_TOKENS
+    forward_pass_tokens: float | None = None
+    reuse_prefixes: bool = True
 
     def __init__(self, model_name_or_path: str, device: str | None = None, dtype: str | None = None,
                  batch_size: int = 16, tokenizer_path: str | None = None):
@@ -113,6 +145,7 @@ class HFLanguageModel:
         self.name = model_name_or_path
         self.logits_processors: list[LogitsProcessor] = []
         self.counts = Counter()
+        self.kept = KeptCaches(KEPT_CACHE_BYTES.get(torch.device(self.device).type, 0))
 
     @classmethod
     def from_model(cls, model, tokenizer, batch_size: int = 16) -> HFLanguageModel:
@@ -121,6 +154,7 @@ class HFLanguageModel:
         lm.model, lm.tokenizer, lm.batch_size = model.eval(), tokenizer, batch_size
         lm.device, lm.name = str(model.device), getattr(model, "name_or_path", "model")
         lm.logits_processors, lm.counts = [], Counter()
+        lm.kept = KeptCaches(KEPT_CACHE_BYTES.get(model.device.type, 0))
         tokenizer.padding_side = "left"
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
@@ -136,19 +170,121 @@ class HFLanguageModel:
         encoded = [self.tokenizer(p)["input_ids"] for p in prompts]
         for index, ids in enumerate(encoded):  # before any compute (see base.check_fits)
             check_fits(len(ids), request.max_new_tokens, self.context_length, index)
+        shared = (shared_prefixes(encoded) if self.reuse_prefixes
+                  else [SharedPrefix()] * len(encoded))
+        self.counts.update(prompts=len(encoded), prompt_tokens=sum(map(len, encoded)))
         results: list[Generation | None] = [None] * len(prompts)
-        batches = plan_batches([len(ids) for ids in encoded], self.batch_size,
-                               self.decode_step_tokens * request.max_new_tokens)
-        for batch in tqdm(batches, desc=desc, unit="batch", disable=desc is None, leave=False):
-            lengths = [len(encoded[i]) for i in batch]
-            self.counts.update(prompts=len(batch), batches=1, prompt_tokens=sum(lengths),
-                               padded_prompt_tokens=len(batch) * max(lengths))
-            generations = self._generate_batch([encoded[i] for i in batch], request)
+        groups = self._decode_groups(encoded, shared, request.max_new_tokens)
+        for rows in tqdm(groups, desc=desc, unit="group", disable=desc is None, leave=False):
+            caches = self._prefill([encoded[i] for i in rows], [shared[i] for i in rows])
+            generations = self._decode(caches, [encoded[i] for i in rows], request)
             self.counts.update(generated_tokens=sum(len(g.token_ids) for g in generations))
-            for index, generation in zip(batch, generations):
+            for index, generation in zip(rows, generations):
                 results[index] = generation
         return results
 
+    # -- stage 1: which rows decode together ------------------------------------------------------
+    def _kv_bytes_per_token(self) -> int:
+        config = self.model.config
+        heads = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
+        head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+        return 2 * config.num_hidden_layers * heads * head_dim * self.model.dtype.itemsize
+
+    def _decode_limits(self) -> tuple[int, int]:
+        """Most rows per decoding group, and the bytes their key/value cache may take."""
+        if self.model.device.type == "cuda":
+            free, _ = torch.cuda.mem_get_info(self.model.device)
+            return GPU_DECODE_ROWS, int(free * GPU_CACHE_SHARE)
+        logits_row = self.model.config.vocab_size * 4  # fp32 logits of one row
+        return max(1, CPU_TENSOR_BYTES // logits_row), CPU_CACHE_BYTES
+
+    def _decode_groups(self, encoded, shared, max_new_tokens: int) -> list[list[int]]:
+        """Prompts cut into decoding groups, members of a shared prefix kept together, longest
+        first, each group within the row and key/value memory limits."""
+        members: dict[int, list[int]] = {}
+        units = []
+        for index, place in enumerate(shared):
+            if place.group < 0:
+                units.append([index])
+            else:
+                members.setdefault(place.group, []).append(index)
+        units += members.values()
+        units.sort(key=lambda unit: -max(len(encoded[i]) for i in unit))
+        max_rows, budget = self._decode_limits()
+        per_token = self._kv_bytes_per_token()
+        groups, current, width = [], [], 0
+        for unit in units:
+            for index in unit:
+                wider = max(width, len(encoded[index]) + max_new_tokens + 1)
+                if current and (len(current) >= max_rows
+                                or (len(current) + 1) * wider * per_token > budget):
+                    groups.append(current)
+                    current, wider = [], len(encoded[index]) + max_new_tokens + 1
+                current.append(index)
+                width = wider
+        return groups + ([current] if current else [])
+
+    # -- stage 2: prefill ---------------------------------------------------------------------------
+    def _pass_tokens(self) -> float:
+        if self.forward_pass_tokens is None:
+            self.forward_pass_tokens = forward_cost(self.model).pass_tokens
+        return self.forward_pass_tokens
+
+    def _max_forward_tokens(self) -> int | None:
+        """On a CPU, the tokens whose widest activation (the MLP's) stays under
+        :data:`CPU_TENSOR_BYTES`; no bound on a GPU."""
+        if self.model.device.type == "cuda":
+            return None
+        config = self.model.config
+        width = getattr(config, "intermediate_size", None) or 4 * config.hidden_size
+        return max(1, CPU_TENSOR_BYTES // (width * self.model.dtype.itemsize))
+
+    def _extend(self, caches, tokens) -> list:
+        """Every row's cache continued by its tokens (none: unchanged), in planned buckets."""
+        out = list(caches)
+        todo = [r for r, t in enumerate(tokens) if t]
+        plan = plan_batches([len(tokens[r]) for r in todo], self.batch_size, self._pass_tokens(),
+                            self._max_forward_tokens())
+        for bucket in plan:
+            rows = [todo[b] for b in bucket]
+            self.counts.update(forward_passes=1,
+                               padded_prompt_tokens=len(rows) * max(len(tokens[r]) for r in rows))
+            extended = kv_rows.extend(self.model, [caches[r] for r in rows],
+                                      [tokens[r] for r in rows], self.tokenizer.pad_token_id)
+            for r, cache in zip(rows, extended):
+                out[r] = cache
+        return out
+
+    def _kept_start(self, tokens: list[int]) -> tuple:
+        """The kept cache sharing most of ``tokens`` (cut to them) and its length."""
+        if not self.reuse_prefixes or not len(self.kept):
+            return None, 0
+        return self.kept.longest(tokens, len(tokens))
+
+    def _prefill(self, encoded: list[list[int]], shared: list[SharedPrefix]) -> list:
+        """Each row's cache of all its tokens but the last: a shared prefix computed once per
+        group, every computation started from the kept cache that shares most of it."""
+        groups = sorted({place.group for place in shared if place.group >= 0})
+        heads = [next(ids[:place.length] for ids, place in zip(encoded, shared)
+                      if place.group == g) for g in groups]
+        starts = [self._kept_start(head) for head in heads]
+        computed = sum(len(head) - m for head, (_, m) in zip(heads, starts))
+        head_of = dict(zip(groups, self._extend([c for c, _ in starts],
+                                                [h[m:] for h, (_, m) in zip(heads, starts)])))
+        caches, rests = [], []
+        for ids, place in zip(encoded, shared):
+            if place.group >= 0:
+                caches.append(head_of[place.group])
+                rests.append(ids[place.length:-1])
+            else:
+                cache, m = self._kept_start(ids[:-1])
+                caches.append(cache)
+                rests.append(ids[m:-1])
+        computed += sum(map(len, rests)) + len(encoded)  # + the last tokens, in decoding
+        self.counts.update(shared_prefix_tokens=sum(map(len, encoded)) - computed)
+        return self._extend(caches, rests)
+
+    # -- stage 3: decoding ------------------------------------------------------------------------------
     def _generation_config(self, request: GenerationRequest) -> GenerationConfig:
         eos = [self.tokenizer.eos_token_id, *request.stop_token_ids]
         sample = request.temperature > 0
@@ -160,20 +296,26 @@ class HFLanguageModel:
         )
 
     @torch.inference_mode()
-    def _generate_batch(self, encoded: list[list[int]], request: GenerationRequest) -> list[Generation]:
-        width = max(len(ids) for ids in encoded)
-        pad = self.tokenizer.pad_token_id
-        input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in encoded])
-        attention = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in encoded])
+    def _decode(self, caches: list, encoded: list[list[int]], request: GenerationRequest,
+                ) -> list[Generation]:
+        """Continue every row from its last prompt token (the cache holds the others), all rows
+        in one ``generate`` call; ``input_ids`` holds the whole prompts for logits processors."""
+        cache, mask = kv_rows.static_cache(self.model, caches, room=request.max_new_tokens + 1)
+        width = mask.shape[1]
+        input_ids = torch.full((len(caches), width + 1), self.tokenizer.pad_token_id)
+        for r, ids in enumerate(encoded):
+            input_ids[r, width + 1 - len(ids):] = torch.tensor(ids)
+        attention = torch.cat([mask, torch.ones((len(caches), 1), dtype=torch.long)], dim=1)
+        self.counts.update(decode_groups=1, padded_prompt_tokens=len(caches))
         recorder = _StepRecorder(request.control_ids, request.top_logprobs)
         if request.temperature > 0:
             torch.manual_seed(request.seed)
         sequences = self.model.generate(
             input_ids=input_ids.to(self.device), attention_mask=attention.to(self.device),
-            generation_config=self._generation_config(request),
+            cache=cache, generation_config=self._generation_config(request),
             logits_processor=[*self.logits_processors, recorder],
         ).cpu()
-        new_tokens = sequences[:, width:]
+        new_tokens = sequences[:, width + 1:]
         chosen, control = recorder.finish(new_tokens[:, -1])
         stops = {self.tokenizer.eos_token_id, *request.stop_token_ids}
         generations = [self._unpack(row, chosen[b], control[b], stops)
@@ -182,7 +324,19 @@ class HFLanguageModel:
             generation.top_logprobs = [
                 list(zip(ids[b].tolist(), values[b].double().tolist()))
                 for values, ids in recorder.top[: len(generation.token_ids)]]
+        if request.keep_cache and self.reuse_prefixes:
+            self._keep(cache, attention, encoded, generations, new_tokens.shape[1])
         return generations
+
+    def _keep(self, cache, attention, encoded, generations, steps: int) -> None:
+        """Each row's prompt and generated tokens into :attr:`kept`: the cache holds every
+        generated token but the last one of the call (never fed back)."""
+        width = attention.shape[1]
+        for r, (ids, generation) in enumerate(zip(encoded, generations)):
+            generated = min(len(generation.token_ids), steps - 1)
+            columns = torch.cat([attention[r].nonzero().squeeze(1),
+                                 torch.arange(width, width + generated)])
+            self.kept.put(ids + generation.token_ids[:generated], kv_rows.take(cache, r, columns))
 
     def _unpack(self, row: list[int], chosen: torch.Tensor, control: torch.Tensor,
                 stops: set[int]) -> Generation:

@@ -46,3 +46,11 @@ def test_empty_and_invalid():
     assert plan_batches([], max_batch=4) == []
     with pytest.raises(ValueError, match="max_batch"):
         plan_batches([3], max_batch=0)
+
+
+def test_max_tokens_bounds_a_batchs_padded_size():
+    lengths = [10, 10, 10, 10, 30]
+    assert plan_batches(lengths, max_batch=8, batch_cost=1000) == [[4, 0, 1, 2, 3]]
+    bounded = plan_batches(lengths, max_batch=8, batch_cost=1000, max_tokens=40)
+    assert bounded == [[4], [0, 1, 2, 3]]  # 5 x 30 > 40; the 30-token prompt alone
+    assert plan_batches([50], max_batch=8, max_tokens=40) == [[0]]  # too long: still computed

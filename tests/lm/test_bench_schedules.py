@@ -44,3 +44,22 @@ def test_prefill_floor_counts_real_tokens(tiny_model_path):
     speed, batch_size = prefill_tokens_per_s(lm, ["a short prompt", "a longer prompt than that"],
                                              batch_sizes=(1, 2))
     assert speed > 0 and batch_size in (1, 2)
+
+
+def test_work_lines_count_reused_prefixes_against_the_floor(capsys):
+    counts = {"forward_passes": 4, "decode_groups": 2, "prompt_tokens": 900,
+              "shared_prefix_tokens": 300, "padded_prompt_tokens": 700, "generated_tokens": 100}
+    bench_schedules.print_work({"engine": Timing(seconds=[2.0, 3.0], counts=counts)}, floor=350.0)
+    out = capsys.readouterr().out
+    assert "4 prefill passes,    2 decoding groups, prompt tokens 900 (300 reused" in out
+    # 700 computed tokens at 350 tokens/s take 2 s: the runs took 1x and 1.5x that
+    assert "time = 1.25 [1.00–1.50] x the floor of its 700 computed tokens" in out
+    assert "0.88 [0.70–1.05] x that of all 1,000" in out
+
+
+def test_a_schedule_without_prefix_reuse_restores_it():
+    lm = CountingStub()
+    lm.reuse_prefixes = True
+    seen = []
+    bench_schedules.without_prefix_reuse(lm, lambda: seen.append(lm.reuse_prefixes))()
+    assert seen == [False] and lm.reuse_prefixes is True

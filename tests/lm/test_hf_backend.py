@@ -47,18 +47,20 @@ def test_a_stop_token_ends_the_continuation_and_is_kept(lm):
 
 def test_counts_record_prompt_and_padded_tokens(tiny_model_path):
     lm = HFLanguageModel(tiny_model_path, device="cpu", batch_size=2)
-    lm.decode_step_tokens = 0  # padding alone decides: every prompt length differs, so 3 batches
+    lm.forward_pass_tokens = 0  # padding alone decides: every prompt length differs, so 3 passes
     lengths = [len(lm.tokenizer(p)["input_ids"]) for p in PROMPTS]
     generations = lm.generate(PROMPTS, GenerationRequest(max_new_tokens=2))
-    assert lm.counts == {"prompts": 3, "batches": 3, "prompt_tokens": sum(lengths),
+    # prefill computes all tokens but the last of each prompt; decoding starts from the last ones
+    assert lm.counts == {"prompts": 3, "forward_passes": 3, "decode_groups": 1,
+                         "prompt_tokens": sum(lengths), "shared_prefix_tokens": 0,
                          "padded_prompt_tokens": sum(lengths),
                          "generated_tokens": sum(len(g.token_ids) for g in generations)}
-    lm.decode_step_tokens = 1e6  # batches cost more than any padding: as few as batch_size allows
+    lm.forward_pass_tokens = 1e6  # passes cost more than any padding: as few as batch_size allows
     lm.generate(PROMPTS, GenerationRequest(max_new_tokens=2))
-    longest, middle, shortest = sorted(lengths, reverse=True)
-    assert lm.counts["batches"] == 3 + 2
-    two_batches = min(2 * longest + shortest, longest + 2 * middle)  # the cheaper cut
-    assert lm.counts["padded_prompt_tokens"] == sum(lengths) + two_batches
+    longest, middle, shortest = sorted(n - 1 for n in lengths)[::-1]
+    assert lm.counts["forward_passes"] == 3 + 2
+    two_passes = min(2 * longest + shortest, longest + 2 * middle)  # the cheaper cut
+    assert lm.counts["padded_prompt_tokens"] == sum(lengths) + two_passes + 3
 
 
 def test_a_prompt_longer_than_the_context_is_refused_before_any_compute(lm):
@@ -76,3 +78,76 @@ def test_a_prompt_longer_than_the_context_is_refused_before_any_compute(lm):
     with pytest.raises(PromptTooLong):  # the new tokens must fit too
         lm.generate(["Hello"], GenerationRequest(max_new_tokens=4097 - fits))
     assert len(lm.generate(["Hello"], GenerationRequest(max_new_tokens=2))) == 1
+
+
+SHARED = "### Instruction:\nWhat is the capital of the country that borders Spain to the west?\n\n### Response:\n"
+PASSAGES = ["[Retrieval]<paragraph>Lisbon is the capital of Portugal.</paragraph>",
+            "[Retrieval]<paragraph>Madrid</paragraph>",
+            "[Retrieval]<paragraph>Portugal borders Spain. Its largest city and capital is Lisbon, on "
+            "the Atlantic coast.</paragraph>"]
+
+
+def test_a_shared_prefix_is_computed_once_and_changes_nothing(tiny_model_path):
+    prompts = [SHARED + p for p in PASSAGES] + PROMPTS
+    request = GenerationRequest(max_new_tokens=6, control_ids=(49152, 49153, 100))
+    reused = HFLanguageModel(tiny_model_path, device="cpu", batch_size=2)
+    alone = HFLanguageModel(tiny_model_path, device="cpu", batch_size=2)
+    alone.reuse_prefixes = False
+    a, b = reused.generate(prompts, request), alone.generate(prompts, request)
+    assert [g.token_ids for g in a] == [g.token_ids for g in b]
+    for x, y in zip(a, b):
+        np.testing.assert_allclose(x.control_logprobs, y.control_logprobs, atol=1e-4)
+        np.testing.assert_allclose(x.token_logprobs, y.token_logprobs, atol=1e-4)
+    encoded = [reused.tokenizer(p)["input_ids"] for p in prompts[:3]]
+    common = next(i for i in range(len(encoded[0])) if len({tuple(e[:i + 1]) for e in encoded}) > 1)
+    assert common >= len(reused.tokenizer(SHARED)["input_ids"])
+    assert reused.counts["shared_prefix_tokens"] == 2 * common  # computed once instead of 3 times
+    assert alone.counts["shared_prefix_tokens"] == 0
+
+
+def test_decoding_groups_within_memory_limits_give_the_same_outputs(tiny_model_path, monkeypatch):
+    from selfrag.lm import hf
+
+    request = GenerationRequest(max_new_tokens=5)
+    lm = HFLanguageModel(tiny_model_path, device="cpu", batch_size=4)
+    together = lm.generate(PROMPTS, request)
+    assert lm.counts["decode_groups"] == 1
+    monkeypatch.setattr(hf, "CPU_TENSOR_BYTES", lm.model.config.vocab_size * 4)  # 1 row a group
+    lm.counts.clear()
+    apart = lm.generate(PROMPTS, request)
+    assert lm.counts["decode_groups"] == 3
+    assert [g.token_ids for g in apart] == [g.token_ids for g in together]
+
+
+def test_one_token_prompts_decode_from_an_empty_cache(lm):
+    generations = lm.generate(["Hi", "a"], GenerationRequest(max_new_tokens=3))
+    for prompt, generation in zip(["Hi", "a"], generations):
+        ids = lm.tokenizer(prompt)["input_ids"]
+        with torch.no_grad():
+            logits = lm.model(torch.tensor([ids])).logits[0, -1]
+        assert generation.token_ids[0] == int(logits.argmax())
+
+
+def test_a_kept_cache_starts_the_next_calls_prompts_and_changes_nothing(tiny_model_path):
+    """The retrieval decision's prompts, kept, start the passage prompts that extend them."""
+    first = GenerationRequest(max_new_tokens=3, control_ids=(49152, 49153), keep_cache=True)
+    then = GenerationRequest(max_new_tokens=6, control_ids=(49152, 49153))
+    prompts = [SHARED + p for p in PASSAGES]
+    reused = HFLanguageModel(tiny_model_path, device="cpu", batch_size=2)
+    alone = HFLanguageModel(tiny_model_path, device="cpu", batch_size=2)
+    alone.reuse_prefixes = False
+    decision = reused.generate([SHARED], first)
+    assert len(reused.kept) == 1
+    reused.counts.clear()
+    a = reused.generate(prompts, then)
+    b = alone.generate(prompts, then)
+    assert [g.token_ids for g in a] == [g.token_ids for g in b]
+    for x, y in zip(a, b):
+        np.testing.assert_allclose(x.token_logprobs, y.token_logprobs, atol=1e-4)
+        np.testing.assert_allclose(x.control_logprobs, y.control_logprobs, atol=1e-4)
+    # the group's shared head comes from the kept row, its members share the head
+    encoded = [reused.tokenizer(p)["input_ids"] for p in prompts]
+    common = next(i for i in range(len(encoded[0])) if len({tuple(e[:i + 1]) for e in encoded}) > 1)
+    shared_ids = reused.tokenizer(SHARED)["input_ids"]
+    assert reused.counts["shared_prefix_tokens"] >= 2 * common + len(shared_ids)
+    assert decision[0].token_ids  # the kept row also held its generated tokens but the last
