@@ -58,8 +58,8 @@ def sweep_pass(lm: LanguageModel, config: ShortFormConfig, queries: Sequence[Sho
     always = ShortFormEngine(lm, replace(config, mode="always_retrieve"), retriever, n_docs)
     never = ShortFormEngine(lm, replace(config, mode="adaptive_retrieval", threshold=math.inf),
                             retriever, n_docs)
-    retrieved = always.run(queries, progress)
-    not_retrieved = never.run(queries, progress)
+    not_retrieved = never.run(queries, progress)  # first: its decision pass keeps the prompts'
+    retrieved = always.run(queries, progress)      # caches for the passage prompts (keep_cache)
     if config.faithful:  # the released rule: log-prob ratio at the first position
         request = GenerationRequest(1, control_ids=never.control_ids)
         first = lm.generate([q.prompt for q in queries], request)

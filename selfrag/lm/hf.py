@@ -47,7 +47,7 @@ GPU_DECODE_ROWS = 256
 #: Share of free GPU memory the decoding rows' key/value cache may take.
 GPU_CACHE_SHARE = 0.5
 #: Key/value memory of the decoding rows on a CPU.
-CPU_CACHE_BYTES = 2 * 2**30
+CPU_CACHE_BYTES = 2**30
 #: Key/value memory kept between calls (``GenerationRequest.keep_cache``), CPU and GPU.
 KEPT_CACHE_BYTES = {"cpu": 2**30, "cuda": 4 * 2**30}
 
@@ -120,7 +120,9 @@ class HFLanguageModel:
             buckets are cut to minimise padding + this x passes. ``None`` (default): measured on
             the first call (:func:`~selfrag.lm.cost_model.forward_cost`); 0 minimises padding.
         reuse_prefixes: compute a beginning shared by several prompts once, and start prompts
-            from the caches kept by earlier calls made with ``keep_cache`` (default True).
+            from the caches kept by the call before when it was made with ``keep_cache``
+            (default True).
+        kept: the rows the last call kept (:mod:`selfrag.lm.kept_caches`).
         counts: running totals since construction: ``prompts``, ``prompt_tokens`` (their tokens),
             ``shared_prefix_tokens`` (prompt tokens not computed: a shared prefix or a kept cache
             was reused),
@@ -174,16 +176,19 @@ class HFLanguageModel:
                   else [SharedPrefix()] * len(encoded))
         self.counts.update(prompts=len(encoded), prompt_tokens=sum(map(len, encoded)))
         results: list[Generation | None] = [None] * len(prompts)
+        kept = KeptCaches(self.kept.budget)  # for the next call only (see kept_caches)
         groups = self._decode_groups(encoded, shared, request.max_new_tokens)
         for rows in tqdm(groups, desc=desc, unit="group", disable=desc is None, leave=False):
             caches = self._prefill([encoded[i] for i in rows], [shared[i] for i in rows])
-            generations = self._decode(caches, [encoded[i] for i in rows], request)
+            generations = self._decode(caches, [encoded[i] for i in rows], request,
+                                       kept if request.keep_cache and self.reuse_prefixes else None)
             self.counts.update(generated_tokens=sum(len(g.token_ids) for g in generations))
             for index, generation in zip(rows, generations):
                 results[index] = generation
+        self.kept = kept
         return results
 
-    # -- stage 1: which rows decode together ------------------------------------------------------
+    # -- which rows decode together -----------------------------------------------------------------
     def _kv_bytes_per_token(self) -> int:
         config = self.model.config
         heads = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
@@ -224,7 +229,7 @@ class HFLanguageModel:
                 width = wider
         return groups + ([current] if current else [])
 
-    # -- stage 2: prefill ---------------------------------------------------------------------------
+    # -- stages 1 and 2: shared prefixes, prefill ----------------------------------------------------
     def _pass_tokens(self) -> float:
         if self.forward_pass_tokens is None:
             self.forward_pass_tokens = forward_cost(self.model).pass_tokens
@@ -255,19 +260,20 @@ class HFLanguageModel:
                 out[r] = cache
         return out
 
-    def _kept_start(self, tokens: list[int]) -> tuple:
-        """The kept cache sharing most of ``tokens`` (cut to them) and its length."""
+    def _kept_start(self, prompt: list[int], limit: int) -> tuple:
+        """The kept cache sharing most of ``prompt``'s first ``limit`` tokens (cut to them) and
+        its length."""
         if not self.reuse_prefixes or not len(self.kept):
             return None, 0
-        return self.kept.longest(tokens, len(tokens))
+        return self.kept.longest(prompt, limit)
 
     def _prefill(self, encoded: list[list[int]], shared: list[SharedPrefix]) -> list:
         """Each row's cache of all its tokens but the last: a shared prefix computed once per
         group, every computation started from the kept cache that shares most of it."""
         groups = sorted({place.group for place in shared if place.group >= 0})
-        heads = [next(ids[:place.length] for ids, place in zip(encoded, shared)
-                      if place.group == g) for g in groups]
-        starts = [self._kept_start(head) for head in heads]
+        members = [next(r for r, place in enumerate(shared) if place.group == g) for g in groups]
+        heads = [encoded[r][:shared[r].length] for r in members]
+        starts = [self._kept_start(encoded[r], shared[r].length) for r in members]
         computed = sum(len(head) - m for head, (_, m) in zip(heads, starts))
         head_of = dict(zip(groups, self._extend([c for c, _ in starts],
                                                 [h[m:] for h, (_, m) in zip(heads, starts)])))
@@ -277,14 +283,14 @@ class HFLanguageModel:
                 caches.append(head_of[place.group])
                 rests.append(ids[place.length:-1])
             else:
-                cache, m = self._kept_start(ids[:-1])
+                cache, m = self._kept_start(ids, len(ids) - 1)
                 caches.append(cache)
                 rests.append(ids[m:-1])
         computed += sum(map(len, rests)) + len(encoded)  # + the last tokens, in decoding
         self.counts.update(shared_prefix_tokens=sum(map(len, encoded)) - computed)
         return self._extend(caches, rests)
 
-    # -- stage 3: decoding ------------------------------------------------------------------------------
+    # -- stage 3: decoding -------------------------------------------------------------------------
     def _generation_config(self, request: GenerationRequest) -> GenerationConfig:
         eos = [self.tokenizer.eos_token_id, *request.stop_token_ids]
         sample = request.temperature > 0
@@ -297,7 +303,7 @@ class HFLanguageModel:
 
     @torch.inference_mode()
     def _decode(self, caches: list, encoded: list[list[int]], request: GenerationRequest,
-                ) -> list[Generation]:
+                kept: KeptCaches | None = None) -> list[Generation]:
         """Continue every row from its last prompt token (the cache holds the others), all rows
         in one ``generate`` call; ``input_ids`` holds the whole prompts for logits processors."""
         cache, mask = kv_rows.static_cache(self.model, caches, room=request.max_new_tokens + 1)
@@ -324,19 +330,21 @@ class HFLanguageModel:
             generation.top_logprobs = [
                 list(zip(ids[b].tolist(), values[b].double().tolist()))
                 for values, ids in recorder.top[: len(generation.token_ids)]]
-        if request.keep_cache and self.reuse_prefixes:
-            self._keep(cache, attention, encoded, generations, new_tokens.shape[1])
+        if kept is not None:
+            self._keep(kept, cache, attention, encoded, generations, new_tokens.shape[1])
         return generations
 
-    def _keep(self, cache, attention, encoded, generations, steps: int) -> None:
-        """Each row's prompt and generated tokens into :attr:`kept`: the cache holds every
-        generated token but the last one of the call (never fed back)."""
+    @staticmethod
+    def _keep(kept: KeptCaches, cache, attention, encoded, generations, steps: int) -> None:
+        """Each row's prompt and generated tokens into ``kept``: the cache holds every generated
+        token but the call's last step (never fed back)."""
         width = attention.shape[1]
         for r, (ids, generation) in enumerate(zip(encoded, generations)):
             generated = min(len(generation.token_ids), steps - 1)
             columns = torch.cat([attention[r].nonzero().squeeze(1),
                                  torch.arange(width, width + generated)])
-            self.kept.put(ids + generation.token_ids[:generated], kv_rows.take(cache, r, columns))
+            kept.put(ids + generation.token_ids[:generated], kv_rows.take(cache, r, columns),
+                     prompt_length=len(ids))
 
     def _unpack(self, row: list[int], chosen: torch.Tensor, control: torch.Tensor,
                 stops: set[int]) -> Generation:

@@ -3,13 +3,17 @@
 Self-RAG's calls follow each other with prompts that extend earlier ones: short form continues a
 query's decision prompt with each passage, long form continues a node's prompt and its generated
 segment with the next passages. A call made with ``GenerationRequest(keep_cache=True)`` leaves
-each row's cache (prompt and generated tokens) here; a later call starts any prompt from the
-kept cache that shares the most tokens with it, truncated to the shared tokens (keys and values
-of a token depend only on the tokens up to it).
+each row's cache (its prompt and generated tokens) for the next call, and only for it. That call
+starts any prompt that begins with a kept row's whole prompt from that row's cache, cut to the
+tokens they share (keys and values of a token depend only on the tokens up to it).
 
-Finding that cache: among sorted token sequences, the one sharing the longest beginning with a
+Only whole prompts, and only from the call before: a result then depends on its own calls alone,
+not on which chunk of a run came before (a resumed run writes the same file as an uninterrupted
+one).
+
+Finding the row: among sorted token sequences, the one sharing the longest beginning with a
 query is next to where the query would be inserted, so a binary search and two comparisons do it.
-Caches are dropped least recently used first beyond a byte budget.
+Rows beyond a byte budget are not kept, the least recently kept dropped first.
 """
 
 from __future__ import annotations
@@ -31,43 +35,38 @@ class KeptCaches:
 
     def __init__(self, budget: int):
         self.budget, self.used = budget, 0
-        self._caches: OrderedDict[tuple[int, ...], RowCache] = OrderedDict()  # oldest use first
+        self._caches: OrderedDict[tuple[int, ...], tuple[RowCache, int]] = OrderedDict()
         self._sorted: list[tuple[int, ...]] = []
 
     def __len__(self) -> int:
         return len(self._caches)
 
-    def put(self, tokens: Sequence[int], cache: RowCache) -> None:
+    def put(self, tokens: Sequence[int], cache: RowCache, prompt_length: int) -> None:
+        """Keep ``cache`` of ``tokens``, whose first ``prompt_length`` were the row's prompt."""
         key, size = tuple(tokens), cache_bytes(cache)
-        if not key or size > self.budget:
+        if not key or size > self.budget or key in self._caches:
             return
-        if key in self._caches:
-            self._caches.move_to_end(key)
-            return
-        self._caches[key] = cache
+        self._caches[key] = (cache, prompt_length)
         bisect.insort(self._sorted, key)
         self.used += size
         while self.used > self.budget:
-            old, dropped = self._caches.popitem(last=False)
+            old, (dropped, _) = self._caches.popitem(last=False)
             self._sorted.pop(bisect.bisect_left(self._sorted, old))
             self.used -= cache_bytes(dropped)
 
     def longest(self, tokens: Sequence[int], limit: int) -> tuple[RowCache | None, int]:
-        """The kept cache sharing the most of ``tokens``' first ``limit`` tokens, cut to the
-        shared tokens, and their number (``(None, 0)``: none shares any)."""
-        query = tuple(tokens[:limit])
+        """The kept row whose whole prompt begins ``tokens`` and that shares the most of their
+        first ``limit`` tokens: its cache cut to the shared tokens, and their number
+        (``(None, 0)``: no row's prompt begins ``tokens``)."""
+        query, whole = tuple(tokens[:limit]), tuple(tokens)
         at = bisect.bisect_left(self._sorted, query)
         best, shared = None, 0
         for key in self._sorted[max(at - 1, 0): at + 1]:
+            cache, prompt_length = self._caches[key]
             n = common_length(key, query)
-            if n > shared:
-                best, shared = key, n
+            if n > shared and common_length(key, whole) >= prompt_length:
+                best, shared = cache, n
         if best is None:
             return None, 0
-        self._caches.move_to_end(best)
-        return truncate(self._caches[best], shared), shared
+        return truncate(best, shared), shared
 
-    def clear(self) -> None:
-        self._caches.clear()
-        self._sorted.clear()
-        self.used = 0

@@ -140,6 +140,7 @@ def test_a_kept_cache_starts_the_next_calls_prompts_and_changes_nothing(tiny_mod
     assert len(reused.kept) == 1
     reused.counts.clear()
     a = reused.generate(prompts, then)
+    assert len(reused.kept) == 0  # kept for the next call only
     b = alone.generate(prompts, then)
     assert [g.token_ids for g in a] == [g.token_ids for g in b]
     for x, y in zip(a, b):
