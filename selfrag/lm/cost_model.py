@@ -8,8 +8,10 @@ pass is worth merging into another when it would cost more than the padding that
 
 :func:`forward_cost` times a few short passes of one row (16 and 272 tokens, the fastest of three
 each, after a warm-up), fits the two numbers, and keeps them in
-``$SELFRAG_CACHE/forward_costs.json`` under the model, its dtype, the device (its name) and the
-thread count, so later runs on the same machine and model reuse them.
+``$SELFRAG_CACHE/forward_costs.json`` under the model's shape and dtype, the device (its name)
+and the thread count, so later runs on the same machine reuse them (delete the file to measure
+again, e.g. after a measurement taken while the machine was busy; set
+``HFLanguageModel.forward_pass_tokens`` to override).
 """
 
 from __future__ import annotations
@@ -61,7 +63,13 @@ def device_name(device: torch.device | str) -> str:
 
 
 def cost_key(model) -> str:
-    return f"{model.name_or_path}|{model.dtype}|{device_name(model.device)}"
+    """The model's shape (what its speed depends on: a fine-tuned copy costs what its base costs),
+    its dtype and the device."""
+    config = model.config
+    shape = "-".join(f"{name}{getattr(config, field, None)}" for name, field in (
+        ("L", "num_hidden_layers"), ("H", "hidden_size"), ("I", "intermediate_size"),
+        ("A", "num_attention_heads"), ("KV", "num_key_value_heads"), ("V", "vocab_size")))
+    return f"{config.model_type} {shape}|{model.dtype}|{device_name(model.device)}"
 
 
 @torch.inference_mode()
@@ -85,7 +93,9 @@ def measure(model) -> ForwardCost:
 
     fastest(SHORT)  # warm-up
     short, long = fastest(SHORT), fastest(LONG)
-    per_token = max(long - short, 1e-9) / (LONG - SHORT)
+    # a pass whose time hardly grows with its tokens (a tiny model, a GPU) or timing noise: count
+    # at least 1% of the long pass as per-token work, so the fixed cost stays finite
+    per_token = max(long - short, 0.01 * long) / (LONG - SHORT)
     return ForwardCost(tokens_per_s=1.0 / per_token, pass_seconds=max(short - SHORT * per_token, 0.0))
 
 
