@@ -47,7 +47,7 @@ GPU_DECODE_ROWS = 256
 #: Share of free GPU memory the decoding rows' key/value cache may take.
 GPU_CACHE_SHARE = 0.5
 #: Key/value memory of the decoding rows on a CPU.
-CPU_CACHE_BYTES = 2**29
+CPU_CACHE_BYTES = 2**30
 #: Key/value memory kept between calls (``GenerationRequest.keep_cache``), CPU and GPU.
 KEPT_CACHE_BYTES = {"cpu": 2**30, "cuda": 4 * 2**30}
 
