@@ -42,10 +42,11 @@ def plan_batches(lengths: Sequence[int], max_batch: int, batch_cost: float = 0.0
     start = [0] * (n + 1)
     for end in range(1, n + 1):
         for first in range(end - 1, max(0, end - max_batch) - 1, -1):
-            if max_tokens is not None and first < end - 1 and (end - first) * longest[first] > max_tokens:
+            too_big = max_tokens is not None and (end - first) * longest[first] > max_tokens
+            if too_big and first < end - 1:
                 break  # starting earlier only makes the batch wider and longer
             cost = best[first] + (end - first) * longest[first] + batch_cost
-            if cost <= best[end]:  # of equal plans, the one with fewer batches
+            if cost <= best[end]:  # ties: the earliest start, as a forward scan would keep
                 best[end], start[end] = cost, first
     batches, end = [], n
     while end > 0:

@@ -96,7 +96,8 @@ def measure(model) -> ForwardCost:
     # a pass whose time hardly grows with its tokens (a tiny model, a GPU) or timing noise: count
     # at least 1% of the long pass as per-token work, so the fixed cost stays finite
     per_token = max(long - short, 0.01 * long) / (LONG - SHORT)
-    return ForwardCost(tokens_per_s=1.0 / per_token, pass_seconds=max(short - SHORT * per_token, 0.0))
+    return ForwardCost(tokens_per_s=1.0 / per_token,
+                       pass_seconds=max(short - SHORT * per_token, 0.0))
 
 
 def forward_cost(model) -> ForwardCost:

@@ -188,11 +188,12 @@ class HFLanguageModel:
         self.kept = kept
         return results
 
-    # -- which rows decode together -----------------------------------------------------------------
+    # -- which rows decode together ----------------------------------------------------------
     def _kv_bytes_per_token(self) -> int:
         config = self.model.config
         heads = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
-        head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+        head_dim = (getattr(config, "head_dim", None)
+                    or config.hidden_size // config.num_attention_heads)
         return 2 * config.num_hidden_layers * heads * head_dim * self.model.dtype.itemsize
 
     def _decode_limits(self) -> tuple[int, int]:
@@ -229,7 +230,7 @@ class HFLanguageModel:
                 width = wider
         return groups + ([current] if current else [])
 
-    # -- stages 1 and 2: shared prefixes, prefill ----------------------------------------------------
+    # -- stages 1 and 2: shared prefixes, prefill -------------------------------------------
     def _pass_tokens(self) -> float:
         if self.forward_pass_tokens is None:
             self.forward_pass_tokens = forward_cost(self.model).pass_tokens
@@ -290,7 +291,7 @@ class HFLanguageModel:
         self.counts.update(shared_prefix_tokens=sum(map(len, encoded)) - computed)
         return self._extend(caches, rests)
 
-    # -- stage 3: decoding -------------------------------------------------------------------------
+    # -- stage 3: decoding ------------------------------------------------------------------
     def _generation_config(self, request: GenerationRequest) -> GenerationConfig:
         eos = [self.tokenizer.eos_token_id, *request.stop_token_ids]
         sample = request.temperature > 0

@@ -36,7 +36,8 @@ def truncate(row: RowCache, length: int) -> RowCache:
 
 
 def take(cache, row: int, columns: torch.Tensor) -> RowCache:
-    """Row ``row`` of a batch cache (``DynamicCache``/``StaticCache``), only ``columns`` (a copy)."""
+    """Row ``row`` of a batch cache (``DynamicCache``/``StaticCache``), its ``columns`` only
+    (a copy)."""
     columns = columns.to(cache.layers[0].keys.device)
     return [(layer.keys[row][:, columns], layer.values[row][:, columns]) for layer in cache.layers]
 

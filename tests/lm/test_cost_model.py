@@ -1,4 +1,4 @@
-"""The measured forward-pass cost: a line fitted to timed passes, kept per model shape and device."""
+"""The measured forward-pass cost: a line fitted to timed passes, kept per model shape, device."""
 
 import json
 

@@ -80,11 +80,12 @@ def test_a_prompt_longer_than_the_context_is_refused_before_any_compute(lm):
     assert len(lm.generate(["Hello"], GenerationRequest(max_new_tokens=2))) == 1
 
 
-SHARED = "### Instruction:\nWhat is the capital of the country that borders Spain to the west?\n\n### Response:\n"
+SHARED = ("### Instruction:\nWhat is the capital of the country that borders Spain to the "
+          "west?\n\n### Response:\n")
 PASSAGES = ["[Retrieval]<paragraph>Lisbon is the capital of Portugal.</paragraph>",
             "[Retrieval]<paragraph>Madrid</paragraph>",
-            "[Retrieval]<paragraph>Portugal borders Spain. Its largest city and capital is Lisbon, on "
-            "the Atlantic coast.</paragraph>"]
+            "[Retrieval]<paragraph>Portugal borders Spain. Its largest city and capital is "
+            "Lisbon, on the Atlantic coast.</paragraph>"]
 
 
 def test_a_shared_prefix_is_computed_once_and_changes_nothing(tiny_model_path):
