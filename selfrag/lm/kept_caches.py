@@ -13,7 +13,7 @@ one).
 
 Finding the row: among sorted token sequences, the one sharing the longest beginning with a
 query is next to where the query would be inserted, so a binary search and two comparisons do it.
-Rows beyond a byte budget are not kept, the least recently kept dropped first.
+Beyond a byte budget, the rows kept first are dropped first.
 """
 
 from __future__ import annotations
