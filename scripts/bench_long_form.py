@@ -29,14 +29,7 @@ from transformers import LogitsProcessor
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_schedules import (
-    alternate,
-    prefill_tokens_per_s,
-    print_speed_up,
-    print_timings,
-    print_work,
-    without_prefix_reuse,
-)
+from bench_schedules import alternate, print_report, without_prefix_reuse
 
 from selfrag.evaluation.long_form_tasks import load_long_form_examples
 from selfrag.inference.long_form_faithful import OriginalTreeSearch
@@ -46,9 +39,6 @@ from selfrag.lm.base import GenerationRequest
 from selfrag.lm.hf import HFLanguageModel
 from selfrag.prompts import format_evidence
 from selfrag.tokens import PARAGRAPH_CLOSE, RETRIEVAL, reflection_token_ids
-
-
-FLOOR_PROMPTS = 32  # first-level evidence prompts the prefill floor is measured on
 
 
 class RetrieveEvery(LogitsProcessor):
@@ -113,16 +103,15 @@ def main() -> None:
         lm.count = 0
         return search(), lm.count
 
+    batched_search = OriginalTreeSearch(lm, config, ids)
     per_node = OriginalTreeSearch(lm, config, ids, one_node_per_call=True)
     timings = alternate(
-        {"batched search": lambda: counted(lambda: OriginalTreeSearch(lm, config, ids).run(queries)),
+        {"batched search": lambda: counted(lambda: batched_search.run(queries)),
          "original schedule": without_prefix_reuse(hf, lambda: counted(
              lambda: [r for q in queries for r in per_node.run([q])]))},
         args.repeats, hf)
     (batched, batched_segments) = timings["batched search"].result
     (looped, looped_segments) = timings["original schedule"].result
-    evidence = [q.prompt + format_evidence(p) for q in queries for p in q.passages]
-    floor, floor_batch = prefill_tokens_per_s(hf, evidence[:FLOOR_PROMPTS])
 
     # Texts must match exactly. Scores may differ in the last bits: fp32 sums come out slightly
     # differently in other batch shapes, and a path's score is a product over its segments
@@ -139,12 +128,9 @@ def main() -> None:
     print(f"model {args.model_name}, {len(queries)} {args.task} queries, ndocs {args.ndocs}, "
           f"max_new_tokens {args.max_new_tokens}, max_depth {args.max_depth}, beam {args.beam_width}, "
           f"retrieve_every {args.retrieve_every or 'off'}")
-    print_timings(timings, batched_segments, "segments")
-    print(f"{'prefill floor':<20}: {floor:,.0f} tokens/s (forward passes over "
-          f"{min(len(evidence), FLOOR_PROMPTS)} first-level evidence prompts, best at batch "
-          f"{floor_batch})")
-    print_work(timings, floor)
-    print_speed_up(timings["original schedule"], timings["batched search"])
+    evidence = [q.prompt + format_evidence(p) for q in queries for p in q.passages]
+    print_report(timings, hf, evidence, batched_segments, "segments", slow="original schedule",
+                 fast="batched search", prompts_name="first-level evidence prompts")
     print(f"identical outputs  : {sum(same)}/{len(same)} (deepest path: {depth} segments; "
           f"largest relative score difference {score_gap:.1e})")
     if not all(same):

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+FLOOR_PROMPTS = 32  # prompts the prefill floor is measured on
+
 
 @dataclass
 class Timing:
@@ -136,3 +138,16 @@ def without_prefix_reuse(lm, schedule: Callable[[], object]) -> Callable[[], obj
 def print_speed_up(slow: Timing, fast: Timing) -> None:
     """The round-by-round ratio of the two schedules' times, median [range]."""
     print(f"{'speed-up':<20}: {describe(ratios(slow, fast), '.2f')}x")
+
+
+def print_report(timings: dict[str, Timing], lm, prompts: Sequence[str], units: int,
+                 unit_name: str, slow: str, fast: str, prompts_name: str) -> None:
+    """Everything after a benchmark's header line: each schedule's timings, the prefill floor
+    measured now over the first :data:`FLOOR_PROMPTS` of ``prompts`` (``prompts_name`` says
+    which), each schedule's work against it, and the speed-up of ``fast`` over ``slow``."""
+    floor, floor_batch = prefill_tokens_per_s(lm, prompts[:FLOOR_PROMPTS])
+    print_timings(timings, units, unit_name)
+    print(f"{'prefill floor':<20}: {floor:,.0f} tokens/s (forward passes over "
+          f"{min(len(prompts), FLOOR_PROMPTS)} {prompts_name}, best at batch {floor_batch})")
+    print_work(timings, floor)
+    print_speed_up(timings[slow], timings[fast])

@@ -22,14 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_schedules import (
-    alternate,
-    prefill_tokens_per_s,
-    print_speed_up,
-    print_timings,
-    print_work,
-    without_prefix_reuse,
-)
+from bench_schedules import alternate, print_report, without_prefix_reuse
 
 from selfrag.evaluation.tasks import load_short_form_examples
 from selfrag.inference.scoring import CritiqueWeights, retrieval_probability
@@ -38,9 +31,6 @@ from selfrag.lm.base import GenerationRequest
 from selfrag.lm.hf import HFLanguageModel
 from selfrag.prompts import format_evidence
 from selfrag.tokens import NO_RETRIEVAL
-
-
-FLOOR_PROMPTS = 32  # evidence prompts the prefill floor is measured on
 
 
 def original_style(engine: ShortFormEngine, lm: HFLanguageModel, queries, ndocs: int):
@@ -97,9 +87,6 @@ def main() -> None:
                          "original-style loop": without_prefix_reuse(
                              lm, lambda: original_style(engine, lm, queries, args.ndocs))},
                         args.repeats, lm)
-    lm.batch_size = args.batch_size
-    evidence = [q.prompt + format_evidence(p) for q in queries for p in q.passages]
-    floor, floor_batch = prefill_tokens_per_s(lm, evidence[:FLOOR_PROMPTS])
     batched = timings["batched engine"].result
     looped = timings["original-style loop"].result
 
@@ -110,11 +97,9 @@ def main() -> None:
           f"{args.max_new_tokens}, mode {args.mode}, threshold {args.threshold}, "
           f"retrieval frequency {sum(r.retrieved for r in batched) / n:.2f}, "
           f"{args.repeats} alternating rounds (median [min–max])")
-    print_timings(timings, n, "queries")
-    print(f"{'prefill floor':<20}: {floor:,.0f} tokens/s (forward passes over "
-          f"{min(len(evidence), FLOOR_PROMPTS)} evidence prompts, best at batch {floor_batch})")
-    print_work(timings, floor)
-    print_speed_up(timings["original-style loop"], timings["batched engine"])
+    evidence = [q.prompt + format_evidence(p) for q in queries for p in q.passages]
+    print_report(timings, lm, evidence, n, "queries", slow="original-style loop",
+                 fast="batched engine", prompts_name="evidence prompts")
     print(f"identical decisions: {sum(same_decisions)}/{n}, identical predictions: "
           f"{sum(same_predictions)}/{n}")
     for i, (a, b) in enumerate(zip(batched, looped)):

@@ -9,7 +9,8 @@ pass is worth merging into another when it would cost more than the padding that
 :func:`forward_cost` times a few short passes of one row (16 and 272 tokens, the fastest of three
 each, after a warm-up), fits the two numbers, and keeps them in
 ``$SELFRAG_CACHE/forward_costs.json`` under the model's shape and dtype, the device (its name)
-and the thread count, so later runs on the same machine reuse them (delete the file to measure
+and the thread count (the file is read once per process), so later runs on the same machine
+reuse them (delete the file to measure
 again, e.g. after a measurement taken while the machine was busy; set
 ``HFLanguageModel.forward_pass_tokens`` to override).
 """
@@ -21,6 +22,7 @@ import logging
 import os
 import time
 from dataclasses import asdict, dataclass
+from functools import cache
 
 import torch
 
@@ -52,14 +54,17 @@ def device_name(device: torch.device | str) -> str:
     device = torch.device(device)
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    model = ""
+    return f"{device.type} {_cpu_model()} x{torch.get_num_threads()} threads"
+
+
+@cache
+def _cpu_model() -> str:
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            model = next((line.split(":", 1)[1].strip() for line in handle
-                          if line.startswith("model name")), "")
+            return next((line.split(":", 1)[1].strip() for line in handle
+                         if line.startswith("model name")), "unknown")
     except OSError:
-        pass
-    return f"{device.type} {model or 'unknown'} x{torch.get_num_threads()} threads"
+        return "unknown"
 
 
 def cost_key(model) -> str:
@@ -100,10 +105,20 @@ def measure(model) -> ForwardCost:
                        pass_seconds=max(short - SHORT * per_token, 0.0))
 
 
+_READ: dict[tuple[str, str], ForwardCost] = {}  # (costs file, key): read once per process
+
+
 def forward_cost(model) -> ForwardCost:
     """The cached measurement for ``model`` on its device, measured now if there is none."""
     path = cache_dir() / COSTS_FILE
     key = cost_key(model)
+    if (str(path), key) in _READ:
+        return _READ[str(path), key]
+    _READ[str(path), key] = cost = _read_or_measure(model, path, key)
+    return cost
+
+
+def _read_or_measure(model, path, key: str) -> ForwardCost:
     try:
         known = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):

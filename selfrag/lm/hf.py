@@ -145,9 +145,7 @@ class HFLanguageModel:
         self.model = AutoModelForCausalLM.from_pretrained(
             path, dtype=resolve_dtype(dtype, self.device)).to(self.device).eval()
         self.name = model_name_or_path
-        self.logits_processors: list[LogitsProcessor] = []
-        self.counts = Counter()
-        self.kept = KeptCaches(KEPT_CACHE_BYTES.get(torch.device(self.device).type, 0))
+        self._start_state()
 
     @classmethod
     def from_model(cls, model, tokenizer, batch_size: int = 16) -> HFLanguageModel:
@@ -155,12 +153,16 @@ class HFLanguageModel:
         lm = cls.__new__(cls)
         lm.model, lm.tokenizer, lm.batch_size = model.eval(), tokenizer, batch_size
         lm.device, lm.name = str(model.device), getattr(model, "name_or_path", "model")
-        lm.logits_processors, lm.counts = [], Counter()
-        lm.kept = KeptCaches(KEPT_CACHE_BYTES.get(model.device.type, 0))
+        lm._start_state()
         tokenizer.padding_side = "left"
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
         return lm
+
+    def _start_state(self) -> None:
+        self.logits_processors: list[LogitsProcessor] = []
+        self.counts = Counter()
+        self.kept = KeptCaches(KEPT_CACHE_BYTES.get(torch.device(self.device).type, 0))
 
     @property
     def context_length(self) -> int | None:

@@ -55,10 +55,10 @@ def stack(rows: Sequence[RowCache | None], width: int):
         return [], mask
     first = next(row for row in rows if row)
     template, stacked = first[0][0], []
+    heads, _, dim = template.shape
     for layer in range(len(first)):
         pair = []
         for which in (0, 1):
-            heads, _, dim = template.shape
             out = template.new_zeros((len(rows), heads, width, dim))
             for r, row in enumerate(rows):
                 if row:

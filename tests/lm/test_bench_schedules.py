@@ -63,3 +63,26 @@ def test_a_schedule_without_prefix_reuse_restores_it():
     seen = []
     bench_schedules.without_prefix_reuse(lm, lambda: seen.append(lm.reuse_prefixes))()
     assert seen == [False] and lm.reuse_prefixes is True
+
+
+def test_the_report_measures_the_floor_on_the_first_prompts_and_prints_every_line(monkeypatch,
+                                                                                 capsys):
+    seen = []
+    monkeypatch.setattr(bench_schedules, "prefill_tokens_per_s",
+                        lambda lm, prompts: seen.append(list(prompts)) or (350.0, 4))
+    counts = {"forward_passes": 1, "decode_groups": 1, "prompt_tokens": 600,
+              "shared_prefix_tokens": 0, "padded_prompt_tokens": 600, "generated_tokens": 100}
+    timings = {"slow": Timing(seconds=[4.0], counts=counts),
+               "fast": Timing(seconds=[2.0], counts=counts)}
+    for t in timings.values():
+        t.minor_faults, t.kernel_seconds = [0], [0.0]
+    prompts = [f"p{i}" for i in range(40)]
+    bench_schedules.print_report(timings, None, prompts, 10, "queries", slow="slow", fast="fast",
+                                 prompts_name="evidence prompts")
+    assert seen == [prompts[:bench_schedules.FLOOR_PROMPTS]]
+    out = capsys.readouterr().out
+    assert "prefill floor       : 350 tokens/s (forward passes over 32 evidence prompts, best at " \
+           "batch 4)" in out
+    assert "fast                : 2.0 [2.0–2.0] s" in out
+    assert "time = 1.00 [1.00–1.00] x the floor of its 700 computed tokens" in out
+    assert "speed-up            : 2.00 [2.00–2.00]x" in out

@@ -54,4 +54,6 @@ def test_a_measurement_is_kept_and_reused(tiny_model_path, tmp_path, monkeypatch
     assert list(kept) == [cost_model.cost_key(model)]
     assert cost_model.cost_key(model).startswith("llama L2-H")  # the shape, not the folder
     monkeypatch.setattr(cost_model, "measure", lambda _: pytest.fail("measured again"))
-    assert forward_cost(model) == first
+    assert forward_cost(model) == first  # from this process's memory
+    cost_model._READ.clear()
+    assert forward_cost(model) == first  # from the file, as a new process reads it
