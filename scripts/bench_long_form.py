@@ -5,7 +5,7 @@ time. This script runs the same faithful tree search both ways on the same model
 alternately (``--repeats`` rounds, :mod:`bench_schedules`), checks that the outputs are
 identical, and prints for each the median wall time with its range, segments generated per
 second, page faults and kernel time, its time as a multiple of the machine's prefill floor
-measured in the same run, and the median ratio with its range.
+measured at the start of each round, and the median ratio with its range.
 
     python scripts/bench_long_form.py --model_name smollm2-135m --n_queries 10 --ndocs 3 \
         --max_new_tokens 30 --max_depth 3 --beam_width 2
@@ -105,11 +105,12 @@ def main() -> None:
 
     batched_search = OriginalTreeSearch(lm, config, ids)
     per_node = OriginalTreeSearch(lm, config, ids, one_node_per_call=True)
+    evidence = [q.prompt + format_evidence(p) for q in queries for p in q.passages]
     timings = alternate(
         {"batched search": lambda: counted(lambda: batched_search.run(queries)),
          "original schedule": without_prefix_reuse(hf, lambda: counted(
              lambda: [r for q in queries for r in per_node.run([q])]))},
-        args.repeats, hf)
+        args.repeats, hf, floor_prompts=evidence)
     (batched, batched_segments) = timings["batched search"].result
     (looped, looped_segments) = timings["original schedule"].result
 
@@ -128,8 +129,7 @@ def main() -> None:
     print(f"model {args.model_name}, {len(queries)} {args.task} queries, ndocs {args.ndocs}, "
           f"max_new_tokens {args.max_new_tokens}, max_depth {args.max_depth}, beam {args.beam_width}, "
           f"retrieve_every {args.retrieve_every or 'off'}")
-    evidence = [q.prompt + format_evidence(p) for q in queries for p in q.passages]
-    print_report(timings, hf, evidence, batched_segments, "segments", slow="original schedule",
+    print_report(timings, batched_segments, "segments", slow="original schedule",
                  fast="batched search", prompts_name="first-level evidence prompts")
     print(f"identical outputs  : {sum(same)}/{len(same)} (deepest path: {depth} segments; "
           f"largest relative score difference {score_gap:.1e})")

@@ -4,9 +4,10 @@ the machine's forward-pass floor, page faults and kernel time.
 A machine that is shared, throttled or a VM can run the same work twice as slowly from one minute
 to the next; timing schedule A, then schedule B, once each, says little. :func:`alternate` runs
 them A B A B ... (``repeats`` rounds), so that slow spells hit both, and :func:`describe` reports
-the median with the range. :func:`prefill_tokens_per_s` measures, in the same run, how fast the
-model computes tokens in plain forward passes over real prompts at its best batch size (logits
-at the last position only), the floor against which an engine's time is judged.
+the median with the range. :func:`prefill_tokens_per_s` measures how fast the model computes
+tokens in plain forward passes over real prompts at its best batch size (logits at the last
+position only), the floor against which an engine's time is judged; :func:`alternate` measures
+it at the start of every round, and each run is judged against its own round's floor.
 """
 
 from __future__ import annotations
@@ -24,10 +25,12 @@ FLOOR_PROMPTS = 32  # prompts the prefill floor is measured on
 
 @dataclass
 class Timing:
-    """Every round of one schedule: wall seconds, minor page faults, kernel CPU seconds, and the
-    first round's result and LM counts."""
+    """Every round of one schedule: wall seconds, minor page faults, kernel CPU seconds, the
+    round's prefill floor (tokens/s; none when not measured), and the first round's result and
+    LM counts."""
 
     seconds: list[float] = field(default_factory=list)
+    floors: list[float] = field(default_factory=list)
     minor_faults: list[int] = field(default_factory=list)
     kernel_seconds: list[float] = field(default_factory=list)
     result: object = None
@@ -35,11 +38,17 @@ class Timing:
 
 
 def alternate(schedules: dict[str, Callable[[], object]], repeats: int, lm=None,
-              ) -> dict[str, Timing]:
+              floor_prompts: Sequence[str] = ()) -> dict[str, Timing]:
     """Run every schedule once per round, ``repeats`` rounds (A B A B ...); ``lm.counts`` (when
-    given) is cleared before each run and kept from the first round."""
+    given) is cleared before each run and kept from the first round. With ``floor_prompts``,
+    each round starts by measuring the prefill floor over the first :data:`FLOOR_PROMPTS` of
+    them (:func:`prefill_tokens_per_s`)."""
     timings = {name: Timing() for name in schedules}
     for round_ in range(repeats):
+        if floor_prompts:
+            floor, _ = prefill_tokens_per_s(lm, floor_prompts[:FLOOR_PROMPTS])
+            for timing in timings.values():
+                timing.floors.append(floor)
         for name, schedule in schedules.items():
             if lm is not None:
                 lm.counts.clear()
@@ -104,10 +113,11 @@ def print_timings(timings: dict[str, Timing], units: int, unit_name: str) -> Non
               f"{statistics.median(timing.kernel_seconds):.1f} s")
 
 
-def print_work(timings: dict[str, Timing], floor: float) -> None:
-    """Two lines per schedule: its forward passes and tokens (first round), then its time as a
-    multiple of what ``floor`` tokens/s would take for the tokens it computed (prompts less the
-    reused shared prefixes, plus generated tokens) and for the naive count (every prompt token)."""
+def print_work(timings: dict[str, Timing]) -> None:
+    """Two lines per schedule: its forward passes and tokens (first round), then each run's
+    time as a multiple of what its round's floor would take for the tokens it computed (prompts
+    less the reused shared prefixes, plus generated tokens) and for the naive count (every
+    prompt token)."""
     for name, timing in timings.items():
         counts = timing.counts
         naive = counts["prompt_tokens"] + counts["generated_tokens"]
@@ -117,9 +127,10 @@ def print_work(timings: dict[str, Timing], floor: float) -> None:
               f"{counts['prompt_tokens']:,} ({counts['shared_prefix_tokens']:,} reused, "
               f"{counts['padded_prompt_tokens']:,} computed with padding), generated "
               f"{counts['generated_tokens']:,}")
-        print(f"{'':<20}  time = {describe([s * floor / computed for s in timing.seconds], '.2f')}"
+        runs = list(zip(timing.seconds, timing.floors))
+        print(f"{'':<20}  time = {describe([s * f / computed for s, f in runs], '.2f')}"
               f" x the floor of its {computed:,} computed tokens, "
-              f"{describe([s * floor / naive for s in timing.seconds], '.2f')} x that of all "
+              f"{describe([s * f / naive for s, f in runs], '.2f')} x that of all "
               f"{naive:,}")
 
 
@@ -140,14 +151,14 @@ def print_speed_up(slow: Timing, fast: Timing) -> None:
     print(f"{'speed-up':<20}: {describe(ratios(slow, fast), '.2f')}x")
 
 
-def print_report(timings: dict[str, Timing], lm, prompts: Sequence[str], units: int,
-                 unit_name: str, slow: str, fast: str, prompts_name: str) -> None:
-    """Everything after a benchmark's header line: each schedule's timings, the prefill floor
-    measured now over the first :data:`FLOOR_PROMPTS` of ``prompts`` (``prompts_name`` says
-    which), each schedule's work against it, and the speed-up of ``fast`` over ``slow``."""
-    floor, floor_batch = prefill_tokens_per_s(lm, prompts[:FLOOR_PROMPTS])
+def print_report(timings: dict[str, Timing], units: int, unit_name: str, slow: str, fast: str,
+                 prompts_name: str) -> None:
+    """Everything after a benchmark's header line: each schedule's timings, the prefill floors
+    measured in the rounds (over the first :data:`FLOOR_PROMPTS` of the ``prompts_name``), each
+    schedule's work against them, and the speed-up of ``fast`` over ``slow``."""
     print_timings(timings, units, unit_name)
-    print(f"{'prefill floor':<20}: {floor:,.0f} tokens/s (forward passes over "
-          f"{min(len(prompts), FLOOR_PROMPTS)} {prompts_name}, best at batch {floor_batch})")
-    print_work(timings, floor)
+    floors = timings[fast].floors
+    print(f"{'prefill floor':<20}: {describe(floors, ',.0f')} tokens/s (forward passes over the "
+          f"first {FLOOR_PROMPTS} {prompts_name}, best batch size, measured in each round)")
+    print_work(timings)
     print_speed_up(timings[slow], timings[fast])

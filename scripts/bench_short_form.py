@@ -7,9 +7,10 @@ that loop and the batched engine on the same model, inputs and decision rule, al
 (``--repeats`` rounds, :mod:`bench_schedules`), checks that both give the same decisions and
 predictions, and prints for each the median time with its range, queries per second, page faults
 and kernel time, and the median ratio with its range. It also measures the machine's prefill
-floor in the same run (forward-pass tokens/s over the first evidence prompts at the best of
+floor in every round (forward-pass tokens/s over the first evidence prompts at the best of
 a few batch sizes, logits at the last position only) and prints each schedule's time as a
-multiple of the time that floor gives for the tokens it computed (prompts + generated tokens).
+multiple of the time its round's floor gives for the tokens it computed (prompts + generated
+tokens).
 
     python scripts/bench_short_form.py --model_name smollm2-135m --n_queries 20 --ndocs 10
 """
@@ -83,10 +84,11 @@ def main() -> None:
     engine = ShortFormEngine(lm, config)
     lm.generate(["warm up"], GenerationRequest(2))
 
+    evidence = [q.prompt + format_evidence(p) for q in queries for p in q.passages]
     timings = alternate({"batched engine": lambda: engine.run(queries),
                          "original-style loop": without_prefix_reuse(
                              lm, lambda: original_style(engine, lm, queries, args.ndocs))},
-                        args.repeats, lm)
+                        args.repeats, lm, floor_prompts=evidence)
     batched = timings["batched engine"].result
     looped = timings["original-style loop"].result
 
@@ -97,8 +99,7 @@ def main() -> None:
           f"{args.max_new_tokens}, mode {args.mode}, threshold {args.threshold}, "
           f"retrieval frequency {sum(r.retrieved for r in batched) / n:.2f}, "
           f"{args.repeats} alternating rounds (median [min–max])")
-    evidence = [q.prompt + format_evidence(p) for q in queries for p in q.passages]
-    print_report(timings, lm, evidence, n, "queries", slow="original-style loop",
+    print_report(timings, n, "queries", slow="original-style loop",
                  fast="batched engine", prompts_name="evidence prompts")
     print(f"identical decisions: {sum(same_decisions)}/{n}, identical predictions: "
           f"{sum(same_predictions)}/{n}")

@@ -163,6 +163,7 @@ class HFLanguageModel:
         self.logits_processors: list[LogitsProcessor] = []
         self.counts = Counter()
         self.kept = KeptCaches(KEPT_CACHE_BYTES.get(torch.device(self.device).type, 0))
+        self.arena = kv_rows.Arena() if torch.device(self.device).type == "cpu" else None
 
     @property
     def context_length(self) -> int | None:
@@ -258,7 +259,8 @@ class HFLanguageModel:
             self.counts.update(forward_passes=1,
                                padded_prompt_tokens=len(rows) * max(len(tokens[r]) for r in rows))
             extended = kv_rows.extend(self.model, [caches[r] for r in rows],
-                                      [tokens[r] for r in rows], self.tokenizer.pad_token_id)
+                                      [tokens[r] for r in rows], self.tokenizer.pad_token_id,
+                                      self.arena)
             for r, cache in zip(rows, extended):
                 out[r] = cache
         return out
@@ -309,7 +311,8 @@ class HFLanguageModel:
                 kept: KeptCaches | None = None) -> list[Generation]:
         """Continue every row from its last prompt token (the cache holds the others), all rows
         in one ``generate`` call; ``input_ids`` holds the whole prompts for logits processors."""
-        cache, mask = kv_rows.static_cache(self.model, caches, room=request.max_new_tokens + 1)
+        cache, mask = kv_rows.static_cache(self.model, caches, request.max_new_tokens + 1,
+                                           self.arena)
         width = mask.shape[1]
         input_ids = torch.full((len(caches), width + 1), self.tokenizer.pad_token_id)
         for r, ids in enumerate(encoded):
