@@ -120,6 +120,20 @@ def test_decoding_groups_within_memory_limits_give_the_same_outputs(tiny_model_p
     assert [g.token_ids for g in apart] == [g.token_ids for g in together]
 
 
+def test_calls_reuse_one_block_of_cache_memory_and_stale_contents_change_nothing(tiny_model_path):
+    lm = HFLanguageModel(tiny_model_path, device="cpu", batch_size=2)
+    request = GenerationRequest(max_new_tokens=5, control_ids=(49152, 49153))
+    first = lm.generate(PROMPTS, request)
+    block = lm.arena.block
+    with torch.inference_mode():  # the block was made there
+        lm.arena.block.fill_(float("nan"))  # every batch cache must overwrite what it reads
+    again = lm.generate(PROMPTS, request)
+    assert lm.arena.block is block  # no new memory for the same work
+    for a, b in zip(first, again):
+        assert a.token_ids == b.token_ids
+        np.testing.assert_array_equal(a.control_logprobs, b.control_logprobs)
+
+
 def test_one_token_prompts_decode_from_an_empty_cache(lm):
     generations = lm.generate(["Hi", "a"], GenerationRequest(max_new_tokens=3))
     for prompt, generation in zip(["Hi", "a"], generations):
