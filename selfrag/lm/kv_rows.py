@@ -79,7 +79,8 @@ def batch_cache(model, rows: Sequence[RowCache | None], width: int, room: int,
     the tokens to come; and the ``[rows, width]`` mask of the filled columns.
 
     The cache's layers are filled in place (in ``arena``'s memory when one is given), so no
-    intermediate copy of the rows is made.
+    intermediate copy of the rows is made; a layer of sliding or chunked attention copies them
+    into memory of its own.
     """
     mask = torch.zeros((len(rows), width), dtype=torch.long)
     for r, row in enumerate(rows):
@@ -102,16 +103,16 @@ def batch_cache(model, rows: Sequence[RowCache | None], width: int, room: int,
                 out[r, :, :width - length].zero_()
                 if length:
                     out[r, :, width - length:width].copy_(row[index][which])
-        _fill(layer, keys, values, width)
+        if type(layer) is StaticLayer:
+            _fill(layer, keys, values, width)
+        elif width:  # sliding or chunked attention: the layer copies the rows into its memory
+            layer.update(keys[:, :, :width], values[:, :, :width])
     return cache, mask
 
 
-def _fill(layer, keys: torch.Tensor, values: torch.Tensor, length: int) -> None:
-    """A ``StaticLayer`` made to hold ``keys``/``values`` with its first ``length`` columns
-    filled: the state its ``lazy_initialization`` and ``update`` would leave (transformers 5)."""
-    if type(layer) is not StaticLayer:
-        raise NotImplementedError(f"batch caches of {type(layer).__name__} layers (sliding or "
-                                  "chunked attention) are not supported")
+def _fill(layer: StaticLayer, keys: torch.Tensor, values: torch.Tensor, length: int) -> None:
+    """``layer`` made to hold ``keys``/``values`` with its first ``length`` columns filled: the
+    state its ``lazy_initialization`` and ``update`` would leave (transformers 5)."""
     layer.keys, layer.values, layer.device = keys, values, keys.device
     layer.batch_size, layer.num_heads, _, layer.k_head_dim = keys.shape
     layer.v_head_dim = values.shape[-1]

@@ -167,3 +167,27 @@ def test_a_kept_cache_starts_the_next_calls_prompts_and_changes_nothing(tiny_mod
     shared_ids = reused.tokenizer(SHARED)["input_ids"]
     assert reused.counts["shared_prefix_tokens"] >= 2 * common + len(shared_ids)
     assert decision[0].token_ids  # the kept row also held its generated tokens but the last
+
+
+def test_a_sliding_window_model_gives_the_same_outputs_with_reuse_on_and_off(tmp_path,
+                                                                           base_tokenizer):
+    """Layers of sliding attention keep the rows in memory of their own (kv_rows.batch_cache)."""
+    from transformers import MistralConfig, MistralForCausalLM, StaticCache
+
+    torch.manual_seed(0)
+    config = MistralConfig(vocab_size=len(base_tokenizer), hidden_size=32, intermediate_size=64,
+                           num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                           sliding_window=4096, pad_token_id=base_tokenizer.pad_token_id)
+    MistralForCausalLM(config).save_pretrained(tmp_path)
+    base_tokenizer.save_pretrained(tmp_path)
+    prompts = [SHARED + p for p in PASSAGES] + PROMPTS
+    request = GenerationRequest(max_new_tokens=4, control_ids=(49152, 49153))
+    reused = HFLanguageModel(str(tmp_path), device="cpu", batch_size=2)
+    assert type(StaticCache(config=reused.model.config, max_cache_len=8).layers[0]).__name__ \
+        == "StaticSlidingWindowLayer"
+    alone = HFLanguageModel(str(tmp_path), device="cpu", batch_size=2)
+    alone.reuse_prefixes = False
+    for a, b in zip(reused.generate(prompts, request), alone.generate(prompts, request)):
+        assert a.token_ids == b.token_ids
+        np.testing.assert_allclose(a.control_logprobs, b.control_logprobs, atol=1e-4)
+    assert reused.counts["shared_prefix_tokens"] > 0
