@@ -8,7 +8,8 @@ its ``pred`` is the label token itself and ``reason`` says why.
 
 Gold answers of an item: its ``answers`` list when present, else its ``output``. Matching is
 :func:`selfrag.evaluation.metrics.normalize_answer` (lower case, no punctuation or articles) and
-whole-word containment. Three answer types:
+whole-word containment (Wikipedia's citation markers, ``[4]``, dropped first). Three answer
+types:
 
 - short answers (PopQA, NQ, TriviaQA, ...): the strings themselves;
 - multiple choice (``arc_easy``, ``arc_hard``, ``arc_c``, ``obqa``): the gold letter, and the text
@@ -68,10 +69,20 @@ GOLD_DATASETS = QA_DATASETS + MULTIPLE_CHOICE_DATASETS + CLAIM_DATASETS
 CLAIM_COVERAGE = 0.5
 
 
+#: Wikipedia's citation markers ("Iran.[4]"): dropped before matching, or normalisation would
+#: glue the number to the word before it ("iran4").
+CITATION = re.compile(r"\[\d+\]")
+
+
+def plain(text: str) -> str:
+    """``text`` without citation markers, answer-normalised."""
+    return normalize_answer(CITATION.sub(" ", text))
+
+
 def contains(text: str, answer: str) -> bool:
     """Whole-word containment of ``answer`` in ``text`` after answer normalisation."""
     answer = normalize_answer(answer)
-    return bool(answer) and f" {answer} " in f" {normalize_answer(text)} "
+    return bool(answer) and f" {answer} " in f" {plain(text)} "
 
 
 @dataclass(frozen=True)
@@ -95,7 +106,7 @@ class Gold:
     def passage_has_answer(self, passage: str) -> bool:
         if self.kind == "claim":
             words = normalize_answer(self.claim).split()
-            text = f" {normalize_answer(passage)} "
+            text = f" {plain(passage)} "
             return bool(words) and sum(f" {w} " in text for w in words) / len(words) >= CLAIM_COVERAGE
         return bool(self.mentioned(passage))
 

@@ -39,6 +39,8 @@ def test_relevance_is_whether_the_passage_contains_a_gold_answer():
     # normalised whole-word match: "Politician," counts, "politicians" does not
     assert _label("relevance", {"q_id": "q", "evidence": "x\nPolitician, born 1818."}) == RELEVANT
     assert _label("relevance", {"q_id": "q", "evidence": "x\nmany politicians"}) == IRRELEVANT
+    # a Wikipedia citation marker glued to the answer does not hide it ("politician4" otherwise)
+    assert _label("relevance", {"q_id": "q", "evidence": "x\nA politician.[4] He"}) == RELEVANT
 
 
 def test_support_is_whether_sentence_and_passage_share_the_answer():
