@@ -193,11 +193,9 @@ class HFLanguageModel:
 
     # -- which rows decode together ----------------------------------------------------------
     def _kv_bytes_per_token(self) -> int:
-        config = self.model.config
-        heads = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
-        head_dim = (getattr(config, "head_dim", None)
-                    or config.hidden_size // config.num_attention_heads)
-        return 2 * config.num_hidden_layers * heads * head_dim * self.model.dtype.itemsize
+        heads, head_dim = kv_rows.kv_heads(self.model.config)
+        layers = self.model.config.get_text_config(decoder=True).num_hidden_layers
+        return 2 * layers * heads * head_dim * self.model.dtype.itemsize
 
     def _decode_limits(self) -> tuple[int, int]:
         """Most rows per decoding group, and the bytes their key/value cache may take."""

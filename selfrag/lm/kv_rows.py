@@ -40,9 +40,16 @@ def truncate(row: RowCache, length: int) -> RowCache:
     return [(k[:, :length], v[:, :length]) for k, v in row]
 
 
+def kv_heads(config) -> tuple[int, int]:
+    """Key/value heads per layer and their dimension, from a model's config."""
+    config = config.get_text_config(decoder=True)
+    heads = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    return heads, head_dim
+
+
 def take(cache, row: int, columns: torch.Tensor) -> RowCache:
-    """Row ``row`` of a batch cache (``DynamicCache``/``StaticCache``), its ``columns`` only
-    (a copy)."""
+    """Row ``row`` of a batch cache, its ``columns`` only (a copy)."""
     columns = columns.to(cache.layers[0].keys.device)
     return [(layer.keys[row][:, columns], layer.values[row][:, columns]) for layer in cache.layers]
 
@@ -67,7 +74,7 @@ class Arena:
         block = self.block
         if (block is None or block.numel() < count * size or block.dtype != dtype
                 or block.device != torch.device(device)):
-            self.block = block = None  # freed before the larger one is allocated
+            self.block = None  # freed before the larger one is allocated
             self.block = block = torch.zeros(count * size, dtype=dtype, device=device)
         return [block[i * size:(i + 1) * size].view(shape) for i in range(count)]
 
@@ -82,12 +89,11 @@ def batch_cache(model, rows: Sequence[RowCache | None], width: int, room: int,
     intermediate copy of the rows is made; a layer of sliding or chunked attention copies them
     into memory of its own.
     """
+    lengths = [cache_length(row) for row in rows]
     mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for r, row in enumerate(rows):
-        mask[r, width - cache_length(row):] = 1
-    config = model.config.get_text_config(decoder=True)
-    heads = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
-    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    for r, length in enumerate(lengths):
+        mask[r, width - length:] = 1
+    heads, head_dim = kv_heads(model.config)
     shape = (len(rows), heads, width + room, head_dim)
     cache = StaticCache(config=model.config, max_cache_len=width + room)
     count = 2 * len(cache.layers)
@@ -98,8 +104,7 @@ def batch_cache(model, rows: Sequence[RowCache | None], width: int, room: int,
         keys, values = tensors[2 * index], tensors[2 * index + 1]
         for which, out in enumerate((keys, values)):
             out[:, :, width:].zero_()
-            for r, row in enumerate(rows):
-                length = cache_length(row)
+            for r, (row, length) in enumerate(zip(rows, lengths)):
                 out[r, :, :width - length].zero_()
                 if length:
                     out[r, :, width - length:width].copy_(row[index][which])
