@@ -56,6 +56,9 @@ THRESHOLDS = [round(0.05 * i, 2) for i in range(21)]
 ALWAYS, NEVER = -1.0, 2.0  # thresholds that make the sweep's adaptive rule always / never retrieve
 # Sizes read only by a later stage: changing one reruns that stage and what follows it, not the
 # data and critic stages before it.
+#: The teacher's label files that become critic SFT data, by ``combine_chat_gpt_reward.py`` flag.
+CRITIC_SOURCES = {"rel_file": "09_relevance.jsonl", "multi_ground_file": "10_groundness.jsonl",
+                  "ret_file": "01_retrieval_input_only.jsonl", "ut_file": "02_utility.jsonl"}
 STAGE_FIELDS = {
     "generator": ("gen_epochs", "gen_lr", "gen_batch", "gen_seq", "lora_rank", "lora_alpha"),
     "validation": ("val_no_knowledge",),
@@ -220,11 +223,9 @@ class Experiment:
     # ------------------------------------------------------------------ critic
     def critic_data(self) -> dict:
         """The teacher's labels as critic SFT data: capped per type, seeded, held-out dev split."""
-        sources = {"rel_file": "09_relevance.jsonl", "multi_ground_file": "10_groundness.jsonl",
-                   "ret_file": "01_retrieval_input_only.jsonl", "ut_file": "02_utility.jsonl"}
         rng = random.Random(self.seed)
         flags, counts = [], {}
-        for flag, name in sources.items():
+        for flag, name in CRITIC_SOURCES.items():
             records = [r for _, r in read_records(self.path("teacher", name)) if r.get("label")]
             if flag == "multi_ground_file":
                 records += self._teacher_support_of_irrelevant_pairs()
@@ -277,11 +278,26 @@ class Experiment:
     def critic_eval(self) -> dict:
         from selfrag.reproduce.measurements import agreement
 
-        result = agreement(str(self.path("critic", "model")),
-                           self.path("critic_data", "critic_dev.json"),
-                           journal=self.path("critic", "dev_predictions.journal"))
+        dev = self.path("critic_data", "critic_dev.json")
+        result = agreement(str(self.path("critic", "model")), dev,
+                           journal=self.path("critic", "dev_predictions.journal"),
+                           groups=self.critic_datasets([r for _, r in read_records(dev)]))
         write_json_atomic(self.path("critic", "agreement.json"), result, indent=1)
         return result
+
+    def critic_datasets(self, instances: list[dict]) -> list[str]:
+        """The dataset of each critic SFT instance, found by converting the ``critic_data``
+        records again (the SFT instances do not carry it)."""
+        from selfrag.data_creation.critic.sft_instances import CONVERTERS, SftOptions, error_at
+
+        dataset = {}
+        for flag, name in CRITIC_SOURCES.items():
+            path = self.path("critic_data", name)
+            for line, record in read_records(path):
+                instance = CONVERTERS[flag](record, error_at(str(path), line), SftOptions())
+                dataset[instance["task"], instance["input"]] = str(
+                    record["input"].get("dataset_name") or "other")
+        return [dataset.get((r["task"], r["input"]), "other") for r in instances]
 
     def critic_labels(self) -> dict:
         items = [r for _, r in read_records(self.path("data", "items.jsonl"))]

@@ -1,8 +1,8 @@
 """Measurements of the reproduction that run a model directly (no entry point does them).
 
 - :func:`agreement`: how often the trained critic predicts the teacher's label on held-out critic
-  SFT instances, per reflection-token type (the paper reports the critic's agreement with GPT-4,
-  paper §3.2.1 / Table 4).
+  SFT instances, per reflection-token type and optionally per dataset (:func:`tally`; the paper
+  reports the critic's agreement with GPT-4, paper §3.2.1 / Table 4).
 - :func:`retrieval_probabilities`: ``p([Retrieval]) / (p([Retrieval]) + p([No Retrieval]))`` at
   the first response position of each instruction (paper A.3), the quantity the adaptive
   threshold is compared with; :func:`first_position_ratios` is the same for any token pair.
@@ -29,8 +29,8 @@ TASK_KINDS = {"retrieval": ("retrieval", "Retrieve"), "multi_retrieval": ("multi
 
 
 def agreement(model: str, dev_file: str | os.PathLike, journal: str | os.PathLike | None = None,
-              batch_size: int = 10) -> dict:
-    """Per token type: instances, agreements, share, and the confusion of (teacher, critic)."""
+              batch_size: int = 10, groups: Sequence[str] | None = None) -> dict:
+    """The critic ``model``'s greedy labels of ``dev_file``'s instances, scored by :func:`tally`."""
     from selfrag.lm import load_lm
 
     instances = [r for _, r in read_records(dev_file)]
@@ -38,16 +38,37 @@ def agreement(model: str, dev_file: str | os.PathLike, journal: str | os.PathLik
     lm = load_lm("hf", model, device="cpu", batch_size=batch_size)
     replies = generate_predictions(lm, prompts, batch_size=batch_size, journal_path=journal,
                                    fingerprint={"model": model})
+    return tally(instances, replies, groups)
+
+
+def tally(instances: Sequence[dict], replies: Sequence[str],
+          groups: Sequence[str] | None = None) -> dict:
+    """Per token type: instances, agreements and their share; the confusion of (teacher, critic);
+    with ``groups`` (a name per instance, e.g. its dataset) also ``by_group``: the same per
+    ``"<type> <group>"``.
+
+    A critic that learned only which label each group usually has shows up in ``by_group``: it
+    agrees on a group about as often as that group's majority label occurs.
+    """
     totals, agreed, confusion = Counter(), Counter(), Counter()
-    for instance, reply in zip(instances, replies):
+    for k, (instance, reply) in enumerate(zip(instances, replies, strict=True)):
         kind, name = TASK_KINDS[instance["task"]]
         predicted = parse_label(kind, reply).label
-        totals[name] += 1
-        agreed[name] += predicted == instance["output"]
         confusion[f"{name}: {instance['output']} -> {predicted}"] += 1
-    return {name: {"n": totals[name], "agree": agreed[name],
-                   "agreement": round(agreed[name] / totals[name], 4)} for name in sorted(totals)} | {
-        "confusion": dict(sorted(confusion.items()))}
+        for key in [(name, None)] + ([(name, groups[k])] if groups is not None else []):
+            totals[key] += 1
+            agreed[key] += predicted == instance["output"]
+
+    def score(key):
+        return {"n": totals[key], "agree": agreed[key],
+                "agreement": round(agreed[key] / totals[key], 4)}
+
+    keys = sorted(totals, key=lambda key: (key[0], key[1] or ""))
+    out = {name: score((name, group)) for name, group in keys if group is None}
+    if groups is not None:
+        out["by_group"] = {f"{name} {group}": score((name, group)) for name, group in keys
+                           if group is not None}
+    return out | {"confusion": dict(sorted(confusion.items()))}
 
 
 def first_position_ratios(lm, prompts: Sequence[str], token: str, other: str) -> list[float]:

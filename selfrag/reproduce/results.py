@@ -46,7 +46,9 @@ def write_results(experiment) -> dict:
         "thresholds": summary["validation"]["thresholds"],
         "rows": {key: {task: evaluation.get(f"{key}/{task}") for task in TASKS} for key, _ in ROWS},
         "sweep": {task: evaluation.get(f"sweep/{task}") for task in TASKS},
-        "critic_agreement": {k: v for k, v in summary["critic_eval"].items() if k != "confusion"},
+        "critic_agreement": {k: v for k, v in summary["critic_eval"].items()
+                             if k not in ("confusion", "by_group")},
+        "critic_agreement_by_dataset": summary["critic_eval"].get("by_group", {}),
         "critic_confusion": summary["critic_eval"].get("confusion"),
         "generator_data": summary["generator_data"], "critic_labels": summary["critic_labels"],
         "critic_training": summary["critic"], "generator_training": summary["generator"],
@@ -79,6 +81,12 @@ def write_results(experiment) -> dict:
               "| type | n | agreement |", "|---|---|---|"]
     lines += [f"| {name} | {v['n']} | {100 * v['agreement']:.1f}% |"
               for name, v in data["critic_agreement"].items()]
+    if data["critic_agreement_by_dataset"]:
+        lines += ["", "By dataset (a critic that learned only each dataset's usual label agrees "
+                  "about as often as that label occurs):", "",
+                  "| type and dataset | n | agreement |", "|---|---|---|"]
+        lines += [f"| {name} | {v['n']} | {100 * v['agreement']:.1f}% |"
+                  for name, v in data["critic_agreement_by_dataset"].items()]
     lines += ["", "## Retrieval decisions (share of queries with p(Retrieval) ratio > δ_PopQA)", "",
               "| prompts | n | retrieves | mean ratio |", "|---|---|---|---|"]
     lines += [f"| {name} | {v['n']} | {100 * v['retrieves']:.0f}% | {v['mean_p_retrieval']:.3f} |"

@@ -78,3 +78,28 @@ def test_run_command_failure_names_the_script_and_shows_the_log(tmp_path):
     script.write_text("import sys\nprint('something went wrong')\nsys.exit(3)\n")
     with pytest.raises(SelfRagError, match=r"fails.py failed \(exit 3\)[\s\S]*something went wrong"):
         run_command([script], tmp_path / "log.txt")
+
+
+def test_critic_agreement_per_type_and_per_dataset():
+    from selfrag.reproduce.measurements import tally
+
+    rel = {"task": "relevance", "output": "[Relevant]"}
+    irr = {"task": "relevance", "output": "[Irrelevant]"}
+    sup = {"task": "groundness", "output": "[Fully supported]"}
+    # The critic says [Relevant] for every PopQA passage and [Irrelevant] for every claim's.
+    instances = [rel, irr, rel, rel, irr, sup]
+    replies = ["[Relevant]", "[Relevant]", "[Relevant]", "[Irrelevant]", "[Irrelevant]",
+               "[Partially supported]"]
+    groups = ["popqa", "popqa", "popqa", "fever", "fever", "popqa"]
+    result = tally(instances, replies, groups)
+    assert result["IsRel"] == {"n": 5, "agree": 3, "agreement": 0.6}
+    assert result["IsSup"] == {"n": 1, "agree": 0, "agreement": 0.0}
+    assert result["by_group"] == {
+        "IsRel fever": {"n": 2, "agree": 1, "agreement": 0.5},
+        "IsRel popqa": {"n": 3, "agree": 2, "agreement": 0.6667},
+        "IsSup popqa": {"n": 1, "agree": 0, "agreement": 0.0}}
+    assert result["confusion"]["IsRel: [Irrelevant] -> [Relevant]"] == 1
+    assert result["confusion"]["IsSup: [Fully supported] -> [Partially supported]"] == 1
+    assert "by_group" not in tally(instances, replies)
+    with pytest.raises(ValueError):  # a reply missing is an error, not a shorter tally
+        tally(instances, replies[:-1])

@@ -38,6 +38,12 @@ def test_smoke_run_connects_every_stage_and_resumes(tmp_path):
     assert results["rows"]["selfrag_no_retrieval"]["popqa"]["retrieval"] == 0.0
     assert results["rows"]["base_retrieval"]["popqa"]["retrieval"] == 1.0
     assert set(results["critic_agreement"]) <= {"IsRel", "IsSup", "IsUse", "Retrieve"}
+    by_dataset = results["critic_agreement_by_dataset"]  # every held-out instance found its dataset
+    for name, v in results["critic_agreement"].items():
+        parts = [g for key, g in by_dataset.items() if key.split()[0] == name]
+        assert sum(g["n"] for g in parts) == v["n"]
+        assert all(key.split()[1] in {"popqa", "fever", "arc_c", "no_knowledge"}
+                   for key in by_dataset)
     data = results["generator_data"]
     assert data["instances"] == data["critic_labelled"] + data["teacher_labelled"] + data["released"]
     assert data["no_retrieval"] > 0

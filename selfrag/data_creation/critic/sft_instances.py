@@ -80,7 +80,8 @@ class _Skip(Exception):
     """A record without a usable label: counted, not converted."""
 
 
-def _where(path: str, line: int):
+def error_at(path: str, line: int):
+    """The ``error`` argument of the :data:`CONVERTERS`: an InputError at ``path``, ``line``."""
     def error(message: str, field: str | None = None) -> InputError:
         return InputError(path, message, line=line, field=field)
     return error
@@ -225,7 +226,7 @@ def convert_files(files: Mapping[str, Sequence[str]], options: SftOptions,
         for path in files.get(file_type) or ():
             for line, record in read_records(path, allow_empty=True):  # checked as a whole
                 try:
-                    instance = convert(record, _where(str(path), line), options)
+                    instance = convert(record, error_at(str(path), line), options)
                 except _Skip as skip:
                     stats.skipped[f"{file_type}: {skip}"] += 1
                     continue
