@@ -8,6 +8,14 @@ padding) and the final loss of each mode.
 CPU example (tiny random Llama, the released 50-example sample; a few minutes on 2 cores):
     python scripts/bench_training.py --model tiny-random-llama \
         --train_file eval_data/selfrag_train_sample50.jsonl --max_seq_length 512
+
+``--heads all,supervised`` also compares the LM head applied at every position (what
+``model(**batch).loss`` does) with the head applied only where a supervised token is predicted
+(the loop's default, :func:`selfrag.training.loop.supervised_loss`), in alternating rounds
+(``--rounds``); e.g. critic SFT data, where 2 of ~200 tokens per example are supervised:
+    python scripts/bench_training.py --model smollm2-135m --train_file critic_train.json \
+        --modes packed --heads all,supervised --rounds 3 --max_steps 8 --max_seq_length 384 \
+        --learning_rate 1e-4 --eval_examples 50
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -35,6 +44,15 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--learning_rate", type=float, default=2e-3, help="AdamW learning rate")
     p.add_argument("--modes", default="padded,length_grouped,packed", help="comma-separated modes")
     p.add_argument("--seed", type=int, default=0, help="data-order seed")
+    p.add_argument("--heads", default="supervised",
+                   help="comma-separated LM-head variants: 'supervised' (the loop's default: "
+                        "logits only where a supervised token is predicted) and/or 'all'")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="alternating rounds of every (mode, head); medians and ranges reported")
+    p.add_argument("--max_steps", type=int, default=None,
+                   help="optimizer steps per run (default: --epochs over the data)")
+    p.add_argument("--eval_examples", type=int, default=None,
+                   help="final loss over the first N examples (default all)")
     return p.parse_args()
 
 
@@ -73,33 +91,47 @@ def main() -> None:
     mean_len = sum(lengths) / len(lengths)
     print(f"data: {stats.summary()}; length mean {mean_len:.0f}, max {max(lengths)}; "
           f"torch threads {torch.get_num_threads()}")
-    print(f"initial loss {dataset_loss(template, dataset):.4f}")
+    evaluated = dataset.select(range(min(args.eval_examples or len(dataset), len(dataset))))
+    print(f"initial loss {dataset_loss(template, evaluated):.4f}")
     engine = AccelerateEngine()
-    results = {}
-    for mode in args.modes.split(","):
-        model = load_model(args.model)
-        model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
-        model.load_state_dict(initial)
-        # Packed rows hold batch_size x mean length tokens: about the real tokens of one padded
-        # batch, so every mode takes a similar number of optimizer steps.
-        row_len = math.ceil(mean_len) if mode == "packed" else args.max_seq_length
-        with tempfile.TemporaryDirectory() as out:
-            config = TrainConfig(output_dir=out, per_device_train_batch_size=args.batch_size,
-                                 max_seq_length=row_len, learning_rate=args.learning_rate,
-                                 num_train_epochs=args.epochs, lr_scheduler_type="constant",
-                                 batching=mode, seed=args.seed)
-            summary = train(engine, model, tokenizer, dataset, config)
-        loss = dataset_loss(model, dataset)
-        results[mode] = (summary, loss)
-        print(f"{mode:>15}: {summary['global_step']:4d} steps, {summary['tokens']:7d} tokens, "
-              f"{summary['target_tokens']:6d} target tokens, {summary['seconds']:7.1f} s, "
-              f"{summary['tokens'] / summary['seconds']:8.0f} tokens/s, final loss {loss:.4f}")
-    if "padded" in results:
-        base = results["padded"][0]
-        for mode, (summary, loss) in results.items():
-            speedup = (summary["tokens"] / summary["seconds"]) / (base["tokens"] / base["seconds"])
-            print(f"{mode:>15}: {speedup:.2f}x tokens/s vs padded, loss {loss:.4f} "
-                  f"(padded {results['padded'][1]:.4f})")
+    runs = {}  # (mode, head): [(summary, loss), ...]
+    for round_ in range(args.rounds):
+        for mode in args.modes.split(","):
+            for head in args.heads.split(","):
+                model = load_model(args.model)
+                model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+                model.load_state_dict(initial)
+                # Packed rows hold batch_size x mean length tokens: about the real tokens of one
+                # padded batch, so every mode takes a similar number of optimizer steps.
+                row_len = math.ceil(mean_len) if mode == "packed" else args.max_seq_length
+                with tempfile.TemporaryDirectory() as out:
+                    config = TrainConfig(output_dir=out, per_device_train_batch_size=args.batch_size,
+                                         max_seq_length=row_len, learning_rate=args.learning_rate,
+                                         num_train_epochs=args.epochs, max_train_steps=args.max_steps,
+                                         lr_scheduler_type="constant", batching=mode,
+                                         seed=args.seed, supervised_logits_only=head == "supervised")
+                    summary = train(engine, model, tokenizer, dataset, config)
+                loss = dataset_loss(model, evaluated)
+                runs.setdefault((mode, head), []).append((summary, loss))
+                print(f"round {round_ + 1} {mode:>15} {head:>10} head: {summary['global_step']:4d} "
+                      f"steps, {summary['tokens']:7d} tokens, {summary['target_tokens']:6d} target "
+                      f"tokens, {summary['seconds']:7.1f} s, "
+                      f"{summary['tokens'] / summary['seconds']:8.0f} tokens/s, final loss {loss:.4f}",
+                      flush=True)
+    rate = {key: sorted(s["tokens"] / s["seconds"] for s, _ in results)
+            for key, results in runs.items()}
+    print(f"\nmedian tokens/s [range] over {args.rounds} round(s):")
+    for (mode, head), rates in rate.items():
+        losses = [f"{loss:.4f}" for _, loss in runs[mode, head]]
+        line = (f"{mode:>15} {head:>10} head: {statistics.median(rates):8.0f} "
+                f"[{rates[0]:.0f}-{rates[-1]:.0f}], final losses {' '.join(losses)}")
+        first = (mode, args.heads.split(",")[0])
+        if first != (mode, head):
+            line += f"; {statistics.median(rates) / statistics.median(rate[first]):.2f}x vs {first[1]}"
+        padded = ("padded", head)
+        if mode != "padded" and padded in rate:
+            line += f"; {statistics.median(rates) / statistics.median(rate[padded]):.2f}x vs padded"
+        print(line)
 
 
 if __name__ == "__main__":

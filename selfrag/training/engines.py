@@ -182,7 +182,7 @@ class FSDP2Engine:
         if self.cpu_offload:
             kwargs["offload_policy"] = CPUOffloadPolicy()
         model.to(self.device)
-        block_names = set(getattr(_base_model(model), "_no_split_modules", None) or [])
+        block_names = set(getattr(base_model(model), "_no_split_modules", None) or [])
         blocks = [m for m in model.modules() if type(m).__name__ in block_names]
         if not blocks:
             logger.warning("no decoder block class found to wrap; sharding the root module only")
@@ -300,7 +300,8 @@ def _inner(optimizer):
     return getattr(optimizer, "optimizer", optimizer)
 
 
-def _base_model(model):
+def base_model(model):
+    """The transformers model inside a PEFT wrapper (or ``model`` itself)."""
     return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 

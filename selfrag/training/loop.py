@@ -8,6 +8,7 @@ the final save.
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import math
@@ -24,6 +25,7 @@ from tqdm.auto import tqdm
 from selfrag.errors import SelfRagError
 from selfrag.io import set_usual_mode
 from selfrag.training.batching import make_loader
+from selfrag.training.engines import base_model
 from selfrag.training.sft_data import IGNORE_INDEX
 
 logger = logging.getLogger(__name__)
@@ -46,6 +48,10 @@ class TrainConfig:
         batching: ``padded``, ``length_grouped`` or ``packed`` (see :mod:`batching`).
         warmup_steps: warmup steps; when > 0 it wins over ``warmup_ratio``.
         max_grad_norm: gradient clipping (None: off; DeepSpeed uses its config's value).
+        supervised_logits_only: apply the LM head only where a supervised token is predicted
+            (:func:`supervised_loss`; same loss and gradients); False computes it at every
+            position, as ``model(**batch).loss`` does (for comparison, or a model whose forward
+            lacks ``logits_to_keep``, which is detected anyway).
     """
 
     output_dir: str
@@ -68,6 +74,7 @@ class TrainConfig:
     resume_from_checkpoint: str | None = None
     batching: str = "padded"
     seed: int = 42
+    supervised_logits_only: bool = True
 
 
 def _optimizer(model, config: TrainConfig) -> torch.optim.Optimizer:
@@ -85,6 +92,32 @@ def _checkpoints(output_dir: Path, prefix: str) -> list[Path]:
     return sorted(found, key=lambda p: json.loads((p / STATE_FILE).read_text())["global_step"])
 
 
+def supervised_loss(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The mean next-token cross-entropy over the supervised tokens of ``batch`` (what
+    ``model(**batch).loss`` is), with the LM head applied only at the positions that predict a
+    supervised token (transformers' ``logits_to_keep``).
+
+    A critic example supervises its label and EOS, 2 of ~200 tokens, yet the head's product with
+    the whole vocabulary (49k columns for SmolLM2) was computed at every position: on critic data
+    a step of SmolLM2-135M on CPU is ~1.3x faster without that (``scripts/bench_training.py
+    --heads all,supervised``). Positions are shared by a batch's rows (the union of theirs); a
+    row's unsupervised kept positions are ignored by the loss.
+    """
+    targets = batch["labels"][:, 1:]
+    keep = (targets != IGNORE_INDEX).any(dim=0).nonzero().squeeze(-1)
+    if keep.numel() == 0:  # nothing supervised: the model's own loss (NaN, as before)
+        return model(**batch, use_cache=False).loss
+    inputs = {k: v for k, v in batch.items() if k != "labels"}
+    logits = model(**inputs, use_cache=False, logits_to_keep=keep).logits
+    return torch.nn.functional.cross_entropy(logits.flatten(0, 1).float(),
+                                             targets[:, keep].flatten(),
+                                             ignore_index=IGNORE_INDEX)
+
+
+def _accepts_logits_to_keep(model) -> bool:
+    return "logits_to_keep" in inspect.signature(base_model(model).forward).parameters
+
+
 def train(engine, model, tokenizer, dataset, config: TrainConfig) -> dict:
     """Train ``model`` on an encoded dataset and save it (HF folder or LoRA adapter) to output_dir.
 
@@ -100,6 +133,11 @@ def train(engine, model, tokenizer, dataset, config: TrainConfig) -> dict:
                          config.max_seq_length, tokenizer.pad_token_id, config.seed, rank, world)
     sampler = loader.batch_sampler
     raw_optimizer = _optimizer(model, config)
+    if config.supervised_logits_only and _accepts_logits_to_keep(model):
+        loss_of = supervised_loss
+    else:
+        def loss_of(model, batch):
+            return model(**batch, use_cache=False).loss
     model.train()
     model, optimizer, loader = engine.prepare(model, raw_optimizer, loader,
                                                config.per_device_train_batch_size)
@@ -136,7 +174,7 @@ def train(engine, model, tokenizer, dataset, config: TrainConfig) -> dict:
                 continue
             batch = {k: v.to(engine.device) for k, v in batch.items()}
             with engine.accumulate(model, end_of_epoch=i == micro_per_epoch - 1):
-                loss = model(**batch, use_cache=False).loss
+                loss = loss_of(model, batch)
                 engine.backward(loss)
                 if engine.sync_gradients:
                     if config.max_grad_norm:
