@@ -28,6 +28,21 @@ def main(argv: list[str] | None = None) -> None:
                    help=f"generator training epochs (default {FULL.gen_epochs}); changing it "
                         "reruns the generator and later stages only")
     p.add_argument("--no_ablation", action="store_true", help="skip the sequence-score ablation")
+    p.add_argument("--until", metavar="STAGE",
+                   help="stop after this stage (e.g. critic_eval for a critic study)")
+    critic = p.add_argument_group("critic (changing one reruns the critic stages and what follows)")
+    critic.add_argument("--critic_labels", type=_label_caps, default=None, metavar="TYPE=N,...",
+                        help="teacher labels per type in the critic's SFT data, e.g. IsRel=500,"
+                             "IsSup=300 (types: " + ", ".join(LABEL_FLAGS) + "; default "
+                             + ",".join(f"{t}={FULL.critic_caps[f]}" for t, f in LABEL_FLAGS.items())
+                             + ")")
+    critic.add_argument("--critic_epochs", type=int, default=None,
+                        help=f"critic training epochs (default {FULL.critic_epochs})")
+    critic.add_argument("--critic_lr", type=float, default=None,
+                        help=f"critic learning rate (default {FULL.critic_lr})")
+    critic.add_argument("--critic_heldout", type=int, default=None,
+                        help="unused IsRel and IsSup labels the critic is also scored on "
+                             f"(default {FULL.critic_heldout}; 0: none)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     sizes = SMOKE if args.smoke else FULL
@@ -35,7 +50,28 @@ def main(argv: list[str] | None = None) -> None:
         sizes = replace(sizes, ablation=False)
     if args.gen_epochs is not None:
         sizes = replace(sizes, gen_epochs=args.gen_epochs)
-    Experiment(args.out_dir, sizes, seed=args.seed).run()
+    if args.critic_labels:
+        sizes = replace(sizes, critic_caps={**sizes.critic_caps, **args.critic_labels})
+    for name in ("critic_epochs", "critic_lr", "critic_heldout"):
+        if getattr(args, name) is not None:
+            sizes = replace(sizes, **{name: getattr(args, name)})
+    Experiment(args.out_dir, sizes, seed=args.seed).run(until=args.until)
+
+
+#: ``--critic_labels`` type names -> the ``combine_chat_gpt_reward.py`` flag of their file.
+LABEL_FLAGS = {"IsRel": "rel_file", "IsSup": "multi_ground_file", "Retrieve": "ret_file",
+               "IsUse": "ut_file"}
+
+
+def _label_caps(text: str) -> dict:
+    caps = {}
+    for part in text.split(","):
+        name, _, number = part.partition("=")
+        if name.strip() not in LABEL_FLAGS or not number.strip().isdigit():
+            raise argparse.ArgumentTypeError(
+                f"{part!r}: expected TYPE=N with TYPE one of {', '.join(LABEL_FLAGS)}")
+        caps[LABEL_FLAGS[name.strip()]] = int(number)
+    return caps
 
 
 if __name__ == "__main__":

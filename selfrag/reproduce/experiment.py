@@ -32,9 +32,11 @@ import json
 import logging
 import os
 import random
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from selfrag.errors import SelfRagError
 from selfrag.io import read_records, write_json_atomic, write_jsonl_atomic
 from selfrag.reproduce.instructions import probe_instructions, training_instructions
 from selfrag.reproduce.measurements import CRITIC_GATE
@@ -54,12 +56,16 @@ TEST_SETS = {  # name: (file, --task, metric)
 }
 THRESHOLDS = [round(0.05 * i, 2) for i in range(21)]
 ALWAYS, NEVER = -1.0, 2.0  # thresholds that make the sweep's adaptive rule always / never retrieve
-# Sizes read only by a later stage: changing one reruns that stage and what follows it, not the
-# data and critic stages before it.
 #: The teacher's label files that become critic SFT data, by ``combine_chat_gpt_reward.py`` flag.
 CRITIC_SOURCES = {"rel_file": "09_relevance.jsonl", "multi_ground_file": "10_groundness.jsonl",
                   "ret_file": "01_retrieval_input_only.jsonl", "ut_file": "02_utility.jsonl"}
+#: The label types of the critic gate: ``critic_heldout`` unused labels of each are scored too.
+GATED_SOURCES = ("rel_file", "multi_ground_file")
+# Sizes read only by a later stage: changing one reruns that stage and what follows it, not the
+# stages before it.
 STAGE_FIELDS = {
+    "critic_data": ("critic_caps", "critic_dev", "critic_heldout"),
+    "critic": ("critic_epochs", "critic_lr"),
     "generator": ("gen_epochs", "gen_lr", "gen_batch", "gen_seq", "lora_rank", "lora_alpha"),
     "validation": ("val_no_knowledge",),
 }
@@ -80,6 +86,7 @@ class Sizes:
     critic_caps: dict = field(default_factory=lambda: {
         "rel_file": 160, "multi_ground_file": 110, "ret_file": 30, "ut_file": 20})
     critic_dev: int = 100
+    critic_heldout: int = 300       # unused IsRel and IsSup labels the critic is also scored on
     critic_epochs: int = 2
     critic_lr: float = 1e-4
     critic_share: int = 80          # training items the critic labels (the rest: the teacher)
@@ -101,7 +108,7 @@ FULL = Sizes()
 SMOKE = Sizes(base_model="tiny-random-llama", popqa=12, pubhealth=6, arc_c=4, no_knowledge=6,
               released=4, val={"popqa": 4, "pubhealth": 3, "arc_c": 3},
               critic_caps={"rel_file": 12, "multi_ground_file": 8, "ret_file": 4, "ut_file": 4},
-              critic_dev=6, critic_epochs=1, critic_share=4, gen_epochs=1, gen_seq=256,
+              critic_dev=6, critic_heldout=6, critic_epochs=1, critic_share=4, gen_epochs=1, gen_seq=256,
               eval_limit=6, ablation=True, probes=4, checkpoint_steps=5, val_no_knowledge=4)
 
 
@@ -127,24 +134,38 @@ class Experiment:
     def path(self, *parts: str) -> Path:
         return self.out.joinpath(*parts)
 
-    def run(self) -> dict:
+    def stages(self) -> list[tuple[str, dict, Callable[[], dict]]]:
+        """``(name, settings, body)`` of every stage, in order."""
         s = asdict(self.sizes)
         later = {name: {k: s.pop(k) for k in fields} for name, fields in STAGE_FIELDS.items()}
-        stage = self.runner.run
-        stage("splits", {"sizes": s, "seed": self.seed}, self.splits)
-        stage("evidence", {}, self.evidence)
-        stage("teacher", {}, self.teacher)
-        stage("critic_data", {}, self.critic_data)
-        stage("critic", {}, self.critic)
-        stage("critic_eval", {}, self.critic_eval)
-        stage("critic_labels", {}, self.critic_labels)
-        stage("generator_data", {"critic_gate": CRITIC_GATE}, self.generator_data)
-        stage("generator", later["generator"], self.generator)
-        stage("merge", {}, self.merge)
-        stage("validation", later["validation"], self.validation)
-        stage("evaluation", {}, self.evaluation)
-        stage("decisions", {}, self.decisions)
-        return stage("results", {}, lambda: write_results(self))
+        return [
+            ("splits", {"sizes": s, "seed": self.seed}, self.splits),
+            ("evidence", {}, self.evidence),
+            ("teacher", {}, self.teacher),
+            ("critic_data", later["critic_data"], self.critic_data),
+            ("critic", later["critic"], self.critic),
+            ("critic_eval", {}, self.critic_eval),
+            ("critic_labels", {}, self.critic_labels),
+            ("generator_data", {"critic_gate": CRITIC_GATE}, self.generator_data),
+            ("generator", later["generator"], self.generator),
+            ("merge", {}, self.merge),
+            ("validation", later["validation"], self.validation),
+            ("evaluation", {}, self.evaluation),
+            ("decisions", {}, self.decisions),
+            ("results", {}, lambda: write_results(self)),
+        ]
+
+    def run(self, until: str | None = None) -> dict:
+        """Every stage (or those up to ``until``); returns the last one's summary."""
+        stages = self.stages()
+        names = [name for name, _, _ in stages]
+        if until is not None and until not in names:
+            raise SelfRagError(f"no stage {until!r}; the stages are {', '.join(names)}")
+        for name, settings, body in stages:
+            summary = self.runner.run(name, settings, body)
+            if name == until:
+                break
+        return summary
 
     # ------------------------------------------------------------------ data
     def splits(self) -> dict:
@@ -222,24 +243,37 @@ class Experiment:
 
     # ------------------------------------------------------------------ critic
     def critic_data(self) -> dict:
-        """The teacher's labels as critic SFT data: capped per type, seeded, held-out dev split."""
-        rng = random.Random(self.seed)
-        flags, counts = [], {}
+        """The teacher's labels as critic SFT data: capped per type, seeded, held-out dev split;
+        and ``critic_heldout`` more IsRel and IsSup labels that no critic trains on, balanced
+        (``critic_data/heldout/``), for a measurement the small dev split cannot give."""
+        from selfrag.data_creation.critic.sft_instances import SftOptions, convert_files
+
+        rng, heldout_rng = random.Random(self.seed), random.Random(self.seed + 1)
+        flags, counts, heldout = [], {}, {}
         for flag, name in CRITIC_SOURCES.items():
             records = [r for _, r in read_records(self.path("teacher", name)) if r.get("label")]
             if flag == "multi_ground_file":
                 records += self._teacher_support_of_irrelevant_pairs()
-            records = balanced_sample(records, self.sizes.critic_caps[flag], rng)
-            wrapped = [{"input": unlabelled(r), "label": r["label"], "judge": r["judge"]}
-                       for r in records]
+            chosen = balanced_sample(records, self.sizes.critic_caps[flag], rng)
             target = self.path("critic_data", name)
-            write_jsonl_atomic(target, wrapped)
+            write_jsonl_atomic(target, [wrapped(r) for r in chosen])
             flags += [f"--{flag}", str(target)]
-            counts[flag] = len(wrapped)
+            counts[flag] = len(chosen)
+            if flag in GATED_SOURCES and self.sizes.critic_heldout:
+                taken = {id(r) for r in chosen}
+                rest = balanced_sample([r for r in records if id(r) not in taken],
+                                       self.sizes.critic_heldout, heldout_rng)
+                heldout[flag] = self.path("critic_data", "heldout", name)
+                write_jsonl_atomic(heldout[flag], [wrapped(r) for r in rest])
+                counts[f"heldout_{flag}"] = len(rest)
         run_command([_py("data_creation/critic/gpt4_reward/combine_chat_gpt_reward.py"), *flags,
                      "--output_file_name", self.path("critic_data", "critic"),
                      "--dev_size", str(self.sizes.critic_dev), "--seed", str(self.seed)],
                     self.logs / "critic_data.log")
+        if heldout:
+            instances = convert_files({flag: [path] for flag, path in heldout.items()},
+                                      SftOptions(seed=self.seed))
+            write_json_atomic(self.path("critic_data", "heldout", "critic_heldout.json"), instances)
         return counts
 
     def _teacher_support_of_irrelevant_pairs(self) -> list[dict]:
@@ -276,23 +310,37 @@ class Experiment:
         return train_log_summary(out / LOG_FILE)
 
     def critic_eval(self) -> dict:
+        """Agreement on the dev split (the gate's), and on the held-out labels when there are
+        some (``heldout``); both per type and per dataset."""
         from selfrag.reproduce.measurements import agreement
 
-        dev = self.path("critic_data", "critic_dev.json")
-        result = agreement(str(self.path("critic", "model")), dev,
-                           journal=self.path("critic", "dev_predictions.journal"),
-                           groups=self.critic_datasets([r for _, r in read_records(dev)]))
+        model = str(self.path("critic", "model"))
+        result = {}
+        for key, folder, name in (("dev", "critic_data", "critic_dev.json"),
+                                  ("heldout", "critic_data/heldout", "critic_heldout.json")):
+            path = self.path(folder, name)
+            if not path.is_file():
+                continue
+            instances = [r for _, r in read_records(path)]
+            scores = agreement(model, path, journal=self.path("critic", f"{key}_predictions.journal"),
+                               groups=self.critic_datasets(instances, self.path(folder)))
+            if key == "dev":
+                result.update(scores)
+            else:
+                result["heldout"] = scores
         write_json_atomic(self.path("critic", "agreement.json"), result, indent=1)
         return result
 
-    def critic_datasets(self, instances: list[dict]) -> list[str]:
-        """The dataset of each critic SFT instance, found by converting the ``critic_data``
-        records again (the SFT instances do not carry it)."""
+    def critic_datasets(self, instances: list[dict], folder: Path) -> list[str]:
+        """The dataset of each critic SFT instance, found by converting the labelled records in
+        ``folder`` again (the SFT instances do not carry it)."""
         from selfrag.data_creation.critic.sft_instances import CONVERTERS, SftOptions, error_at
 
         dataset = {}
         for flag, name in CRITIC_SOURCES.items():
-            path = self.path("critic_data", name)
+            path = folder / name
+            if not path.is_file():
+                continue
             for line, record in read_records(path):
                 instance = CONVERTERS[flag](record, error_at(str(path), line), SftOptions())
                 dataset[instance["task"], instance["input"]] = str(
@@ -526,6 +574,11 @@ JUDGE_FIELDS = ("label", "pred", "reason", "problem", "judge")
 def unlabelled(record: dict) -> dict:
     """A judged pipeline record without what the judge added: the item it judged."""
     return {k: v for k, v in record.items() if k not in JUDGE_FIELDS}
+
+
+def wrapped(record: dict) -> dict:
+    """A judged pipeline record as ``combine_chat_gpt_reward.py`` reads our labellers' records."""
+    return {"input": unlabelled(record), "label": record["label"], "judge": record["judge"]}
 
 
 def balanced_sample(records: list[dict], cap: int, rng: random.Random) -> list[dict]:

@@ -46,10 +46,10 @@ def write_results(experiment) -> dict:
         "thresholds": summary["validation"]["thresholds"],
         "rows": {key: {task: evaluation.get(f"{key}/{task}") for task in TASKS} for key, _ in ROWS},
         "sweep": {task: evaluation.get(f"sweep/{task}") for task in TASKS},
-        "critic_agreement": {k: v for k, v in summary["critic_eval"].items()
-                             if k not in ("confusion", "by_group")},
+        "critic_agreement": per_type(summary["critic_eval"]),
         "critic_agreement_by_dataset": summary["critic_eval"].get("by_group", {}),
         "critic_confusion": summary["critic_eval"].get("confusion"),
+        "critic_agreement_heldout": summary["critic_eval"].get("heldout"),
         "generator_data": summary["generator_data"], "critic_labels": summary["critic_labels"],
         "critic_training": summary["critic"], "generator_training": summary["generator"],
         "decisions": summary["decisions"], "splits": summary["splits"],
@@ -77,16 +77,14 @@ def write_results(experiment) -> dict:
                    "only):"), "", "| system | PopQA | PubHealth | ARC-C |", "|---|---|---|---|"]
     lines += [f"| {name} | " + " | ".join(f"{v:.1f}" for v in values) + " |"
               for name, values in PAPER_7B.items()]
-    lines += ["", "## Critic agreement with the teacher (held-out labels)", "",
-              "| type | n | agreement |", "|---|---|---|"]
-    lines += [f"| {name} | {v['n']} | {100 * v['agreement']:.1f}% |"
-              for name, v in data["critic_agreement"].items()]
-    if data["critic_agreement_by_dataset"]:
-        lines += ["", "By dataset (a critic that learned only each dataset's usual label agrees "
-                  "about as often as that label occurs):", "",
-                  "| type and dataset | n | agreement |", "|---|---|---|"]
-        lines += [f"| {name} | {v['n']} | {100 * v['agreement']:.1f}% |"
-                  for name, v in data["critic_agreement_by_dataset"].items()]
+    heldout = data["critic_agreement_heldout"]
+    lines += ["", "## Critic agreement with the teacher", "",
+              "Dev: the labels held out of the critic's SFT sample (the gate reads these)"
+              + ("; held-out: more teacher labels no critic stage used, balanced." if heldout
+                 else "."), ""]
+    lines += agreement_table(data["critic_agreement"], data["critic_agreement_by_dataset"],
+                             per_type(heldout) if heldout else None,
+                             heldout.get("by_group", {}) if heldout else None)
     lines += ["", "## Retrieval decisions (share of queries with p(Retrieval) ratio > δ_PopQA)", "",
               "| prompts | n | retrieves | mean ratio |", "|---|---|---|---|"]
     lines += [f"| {name} | {v['n']} | {100 * v['retrieves']:.0f}% | {v['mean_p_retrieval']:.3f} |"
@@ -115,3 +113,29 @@ def write_results(experiment) -> dict:
     return {"markdown": str(experiment.path("results.md")),
             "json": str(experiment.path("results.json")),
             "rows": json.loads(json.dumps(data["rows"]))}
+
+
+def per_type(scores: dict) -> dict:
+    """The per-type entries of :func:`selfrag.reproduce.measurements.tally`'s result."""
+    return {k: v for k, v in scores.items() if k not in ("confusion", "by_group", "heldout")}
+
+
+def agreement_table(dev: dict, dev_groups: dict, heldout: dict | None,
+                    heldout_groups: dict | None) -> list[str]:
+    """Markdown rows: each type, then each type and dataset; dev and (if any) held-out columns.
+
+    A critic that learned only each dataset's usual label agrees on a dataset about as often as
+    that label occurs there.
+    """
+    def cell(scores: dict | None, key: str) -> str:
+        v = (scores or {}).get(key)
+        return f"{100 * v['agreement']:.1f}% (n {v['n']})" if v else "–"
+
+    columns = ["dev"] + (["held-out"] if heldout is not None else [])
+    rows = ["| type | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
+    for names, a, b in ((sorted(set(dev) | set(heldout or {})), dev, heldout),
+                        (sorted(set(dev_groups) | set(heldout_groups or {})), dev_groups,
+                         heldout_groups)):
+        rows += [f"| {key} | {cell(a, key)}" + (f" | {cell(b, key)}" if heldout is not None else "")
+                 + " |" for key in names]
+    return rows

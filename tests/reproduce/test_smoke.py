@@ -38,12 +38,20 @@ def test_smoke_run_connects_every_stage_and_resumes(tmp_path):
     assert results["rows"]["selfrag_no_retrieval"]["popqa"]["retrieval"] == 0.0
     assert results["rows"]["base_retrieval"]["popqa"]["retrieval"] == 1.0
     assert set(results["critic_agreement"]) <= {"IsRel", "IsSup", "IsUse", "Retrieve"}
-    by_dataset = results["critic_agreement_by_dataset"]  # every held-out instance found its dataset
-    for name, v in results["critic_agreement"].items():
-        parts = [g for key, g in by_dataset.items() if key.split()[0] == name]
-        assert sum(g["n"] for g in parts) == v["n"]
+    heldout = results["critic_agreement_heldout"]
+    assert {"IsRel", "IsSup"} <= set(heldout)
+    for types, by_dataset in ((results["critic_agreement"], results["critic_agreement_by_dataset"]),
+                              ({k: heldout[k] for k in ("IsRel", "IsSup")}, heldout["by_group"])):
+        for name, v in types.items():  # every instance found its dataset
+            parts = [g for key, g in by_dataset.items() if key.split()[0] == name]
+            assert sum(g["n"] for g in parts) == v["n"]
         assert all(key.split()[1] in {"popqa", "fever", "arc_c", "no_knowledge"}
                    for key in by_dataset)
+    # The held-out labels are not in the critic's SFT data.
+    train_inputs = {r["input"] for r in json.loads((out / "critic_data/critic_train.json").read_text())}
+    heldout_inputs = {r["input"] for r in
+                      json.loads((out / "critic_data/heldout/critic_heldout.json").read_text())}
+    assert heldout_inputs and not heldout_inputs & train_inputs
     data = results["generator_data"]
     assert data["instances"] == data["critic_labelled"] + data["teacher_labelled"] + data["released"]
     assert data["no_retrieval"] > 0
@@ -85,3 +93,10 @@ def test_smoke_run_connects_every_stage_and_resumes(tmp_path):
     with torch.no_grad():
         a, b = shipped(ids).logits, merged(ids).logits
     assert torch.allclose(a, b, atol=1e-2), (a - b).abs().max()
+
+    # A critic study: a critic setting reruns the critic stages, and --until stops after them.
+    study = _run(out, "--critic_epochs", "2", "--until", "critic_eval")
+    cut = STAGES.index("critic")
+    assert all(f"[{stage}] done before" in study for stage in STAGES[:cut])
+    assert "[critic] finished" in study and "[critic_eval] finished" in study
+    assert "[critic_labels]" not in study
