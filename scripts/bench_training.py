@@ -104,20 +104,21 @@ def main() -> None:
                 # Packed rows hold batch_size x mean length tokens: about the real tokens of one
                 # padded batch, so every mode takes a similar number of optimizer steps.
                 row_len = math.ceil(mean_len) if mode == "packed" else args.max_seq_length
+                config = dict(per_device_train_batch_size=args.batch_size, max_seq_length=row_len,
+                              learning_rate=args.learning_rate, num_train_epochs=args.epochs,
+                              max_train_steps=args.max_steps, lr_scheduler_type="constant",
+                              batching=mode, seed=args.seed,
+                              supervised_logits_only=head == "supervised")
                 with tempfile.TemporaryDirectory() as out:
-                    config = TrainConfig(output_dir=out, per_device_train_batch_size=args.batch_size,
-                                         max_seq_length=row_len, learning_rate=args.learning_rate,
-                                         num_train_epochs=args.epochs, max_train_steps=args.max_steps,
-                                         lr_scheduler_type="constant", batching=mode,
-                                         seed=args.seed, supervised_logits_only=head == "supervised")
-                    summary = train(engine, model, tokenizer, dataset, config)
+                    summary = train(engine, model, tokenizer, dataset,
+                                    TrainConfig(output_dir=out, **config))
                 loss = dataset_loss(model, evaluated)
                 runs.setdefault((mode, head), []).append((summary, loss))
+                speed = summary["tokens"] / summary["seconds"]
                 print(f"round {round_ + 1} {mode:>15} {head:>10} head: {summary['global_step']:4d} "
                       f"steps, {summary['tokens']:7d} tokens, {summary['target_tokens']:6d} target "
-                      f"tokens, {summary['seconds']:7.1f} s, "
-                      f"{summary['tokens'] / summary['seconds']:8.0f} tokens/s, final loss {loss:.4f}",
-                      flush=True)
+                      f"tokens, {summary['seconds']:7.1f} s, {speed:8.0f} tokens/s, "
+                      f"final loss {loss:.4f}", flush=True)
     rate = {key: sorted(s["tokens"] / s["seconds"] for s, _ in results)
             for key, results in runs.items()}
     print(f"\nmedian tokens/s [range] over {args.rounds} round(s):")
@@ -127,10 +128,12 @@ def main() -> None:
                 f"[{rates[0]:.0f}-{rates[-1]:.0f}], final losses {' '.join(losses)}")
         first = (mode, args.heads.split(",")[0])
         if first != (mode, head):
-            line += f"; {statistics.median(rates) / statistics.median(rate[first]):.2f}x vs {first[1]}"
+            ratio = statistics.median(rates) / statistics.median(rate[first])
+            line += f"; {ratio:.2f}x vs {first[1]}"
         padded = ("padded", head)
         if mode != "padded" and padded in rate:
-            line += f"; {statistics.median(rates) / statistics.median(rate[padded]):.2f}x vs padded"
+            ratio = statistics.median(rates) / statistics.median(rate[padded])
+            line += f"; {ratio:.2f}x vs padded"
         print(line)
 
 

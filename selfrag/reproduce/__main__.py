@@ -34,8 +34,8 @@ def main(argv: list[str] | None = None) -> None:
     critic.add_argument("--critic_labels", type=_label_caps, default=None, metavar="TYPE=N,...",
                         help="teacher labels per type in the critic's SFT data, e.g. IsRel=500,"
                              "IsSup=300 (types: " + ", ".join(LABEL_FLAGS) + "; default "
-                             + ",".join(f"{t}={FULL.critic_caps[f]}" for t, f in LABEL_FLAGS.items())
-                             + ")")
+                             + ",".join(f"{name}={FULL.critic_caps[flag]}"
+                                        for name, flag in LABEL_FLAGS.items()) + ")")
     critic.add_argument("--critic_epochs", type=int, default=None,
                         help=f"critic training epochs (default {FULL.critic_epochs})")
     critic.add_argument("--critic_lr", type=float, default=None,

@@ -108,8 +108,9 @@ FULL = Sizes()
 SMOKE = Sizes(base_model="tiny-random-llama", popqa=12, pubhealth=6, arc_c=4, no_knowledge=6,
               released=4, val={"popqa": 4, "pubhealth": 3, "arc_c": 3},
               critic_caps={"rel_file": 12, "multi_ground_file": 8, "ret_file": 4, "ut_file": 4},
-              critic_dev=6, critic_heldout=6, critic_epochs=1, critic_share=4, gen_epochs=1, gen_seq=256,
-              eval_limit=6, ablation=True, probes=4, checkpoint_steps=5, val_no_knowledge=4)
+              critic_dev=6, critic_heldout=6, critic_epochs=1, critic_share=4, gen_epochs=1,
+              gen_seq=256, eval_limit=6, ablation=True, probes=4, checkpoint_steps=5,
+              val_no_knowledge=4)
 
 
 def _py(script: str) -> str:
@@ -322,7 +323,8 @@ class Experiment:
             if not path.is_file():
                 continue
             instances = [r for _, r in read_records(path)]
-            scores = agreement(model, path, journal=self.path("critic", f"{key}_predictions.journal"),
+            scores = agreement(model, path,
+                               journal=self.path("critic", f"{key}_predictions.journal"),
                                groups=self.critic_datasets(instances, self.path(folder)))
             if key == "dev":
                 result.update(scores)

@@ -120,22 +120,21 @@ def per_type(scores: dict) -> dict:
     return {k: v for k, v in scores.items() if k not in ("confusion", "by_group", "heldout")}
 
 
-def agreement_table(dev: dict, dev_groups: dict, heldout: dict | None,
-                    heldout_groups: dict | None) -> list[str]:
-    """Markdown rows: each type, then each type and dataset; dev and (if any) held-out columns.
+def agreement_table(dev: dict, dev_groups: dict, heldout: dict | None = None,
+                    heldout_groups: dict | None = None) -> list[str]:
+    """Markdown rows: each type, then each type and dataset; a dev and (if any) held-out column.
 
     A critic that learned only each dataset's usual label agrees on a dataset about as often as
     that label occurs there.
     """
-    def cell(scores: dict | None, key: str) -> str:
-        v = (scores or {}).get(key)
+    def cell(scores: dict, key: str) -> str:
+        v = scores.get(key)
         return f"{100 * v['agreement']:.1f}% (n {v['n']})" if v else "–"
 
-    columns = ["dev"] + (["held-out"] if heldout is not None else [])
-    rows = ["| type | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
-    for names, a, b in ((sorted(set(dev) | set(heldout or {})), dev, heldout),
-                        (sorted(set(dev_groups) | set(heldout_groups or {})), dev_groups,
-                         heldout_groups)):
-        rows += [f"| {key} | {cell(a, key)}" + (f" | {cell(b, key)}" if heldout is not None else "")
-                 + " |" for key in names]
+    columns = [(dev, dev_groups)] + ([(heldout, heldout_groups or {})] if heldout else [])
+    rows = ["| type | dev |" + (" held-out |" if heldout else ""), "|---|" + "---|" * len(columns)]
+    for part in (0, 1):  # the types, then the types by dataset
+        keys = sorted(set().union(*(column[part] for column in columns)))
+        rows += [f"| {key} | " + " | ".join(cell(column[part], key) for column in columns) + " |"
+                 for key in keys]
     return rows

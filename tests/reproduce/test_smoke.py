@@ -48,7 +48,8 @@ def test_smoke_run_connects_every_stage_and_resumes(tmp_path):
         assert all(key.split()[1] in {"popqa", "fever", "arc_c", "no_knowledge"}
                    for key in by_dataset)
     # The held-out labels are not in the critic's SFT data.
-    train_inputs = {r["input"] for r in json.loads((out / "critic_data/critic_train.json").read_text())}
+    train_inputs = {r["input"] for r in
+                    json.loads((out / "critic_data/critic_train.json").read_text())}
     heldout_inputs = {r["input"] for r in
                       json.loads((out / "critic_data/heldout/critic_heldout.json").read_text())}
     assert heldout_inputs and not heldout_inputs & train_inputs
