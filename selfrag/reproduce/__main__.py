@@ -40,6 +40,9 @@ def main(argv: list[str] | None = None) -> None:
                         help=f"critic training epochs (default {FULL.critic_epochs})")
     critic.add_argument("--critic_lr", type=float, default=None,
                         help=f"critic learning rate (default {FULL.critic_lr})")
+    critic.add_argument("--critic_stratify", action="store_true",
+                        help="balance the critic's labels within each dataset (not only overall), "
+                             "so that the dataset alone does not predict the label")
     critic.add_argument("--critic_heldout", type=int, default=None,
                         help="unused IsRel and IsSup labels the critic is also scored on "
                              f"(default {FULL.critic_heldout}; 0: none)")
@@ -52,6 +55,8 @@ def main(argv: list[str] | None = None) -> None:
         sizes = replace(sizes, gen_epochs=args.gen_epochs)
     if args.critic_labels:
         sizes = replace(sizes, critic_caps={**sizes.critic_caps, **args.critic_labels})
+    if args.critic_stratify:
+        sizes = replace(sizes, critic_stratify=True)
     for name in ("critic_epochs", "critic_lr", "critic_heldout"):
         if getattr(args, name) is not None:
             sizes = replace(sizes, **{name: getattr(args, name)})

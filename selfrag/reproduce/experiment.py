@@ -34,6 +34,7 @@ import os
 import random
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from operator import itemgetter
 from pathlib import Path
 
 from selfrag.errors import SelfRagError
@@ -64,7 +65,7 @@ GATED_SOURCES = ("rel_file", "multi_ground_file")
 # Sizes read only by a later stage: changing one reruns that stage and what follows it, not the
 # stages before it.
 STAGE_FIELDS = {
-    "critic_data": ("critic_caps", "critic_dev", "critic_heldout"),
+    "critic_data": ("critic_caps", "critic_dev", "critic_heldout", "critic_stratify"),
     "critic": ("critic_epochs", "critic_lr"),
     "generator": ("gen_epochs", "gen_lr", "gen_batch", "gen_seq", "lora_rank", "lora_alpha"),
     "validation": ("val_no_knowledge",),
@@ -87,6 +88,7 @@ class Sizes:
         "rel_file": 160, "multi_ground_file": 110, "ret_file": 30, "ut_file": 20})
     critic_dev: int = 100
     critic_heldout: int = 300       # unused IsRel and IsSup labels the critic is also scored on
+    critic_stratify: bool = False   # balance (dataset, label) pairs, not only labels
     critic_epochs: int = 2
     critic_lr: float = 1e-4
     critic_share: int = 80          # training items the critic labels (the rest: the teacher)
@@ -255,7 +257,9 @@ class Experiment:
             records = [r for _, r in read_records(self.path("teacher", name)) if r.get("label")]
             if flag == "multi_ground_file":
                 records += self._teacher_support_of_irrelevant_pairs()
-            chosen = balanced_sample(records, self.sizes.critic_caps[flag], rng)
+            chosen = balanced_sample(records, self.sizes.critic_caps[flag], rng,
+                                     itemgetter("dataset_name", "label")
+                                     if self.sizes.critic_stratify else itemgetter("label"))
             target = self.path("critic_data", name)
             write_jsonl_atomic(target, [wrapped(r) for r in chosen])
             flags += [f"--{flag}", str(target)]
@@ -583,18 +587,20 @@ def wrapped(record: dict) -> dict:
     return {"input": unlabelled(record), "label": record["label"], "judge": record["judge"]}
 
 
-def balanced_sample(records: list[dict], cap: int, rng: random.Random) -> list[dict]:
-    """At most ``cap`` records, labels as balanced as the data allows (seeded)."""
-    by_label: dict[str, list[dict]] = {}
+def balanced_sample(records: list[dict], cap: int, rng: random.Random,
+                    stratum: Callable[[dict], object] = itemgetter("label")) -> list[dict]:
+    """At most ``cap`` records, strata (by default: labels) as balanced as the data allows
+    (seeded): one record of each stratum in turn until ``cap`` or the strata run out."""
+    by_stratum: dict[object, list[dict]] = {}
     for record in records:
-        by_label.setdefault(record["label"], []).append(record)
-    for group in by_label.values():
+        by_stratum.setdefault(stratum(record), []).append(record)
+    for group in by_stratum.values():
         rng.shuffle(group)
-    chosen, labels = [], sorted(by_label)
-    while len(chosen) < cap and any(by_label.values()):
-        for label in labels:
-            if by_label[label] and len(chosen) < cap:
-                chosen.append(by_label[label].pop())
+    chosen, strata = [], sorted(by_stratum)
+    while len(chosen) < cap and any(by_stratum.values()):
+        for key in strata:
+            if by_stratum[key] and len(chosen) < cap:
+                chosen.append(by_stratum[key].pop())
     rng.shuffle(chosen)
     return chosen
 

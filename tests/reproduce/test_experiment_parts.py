@@ -2,6 +2,7 @@
 
 import json
 import random
+from collections import Counter
 
 import pytest
 
@@ -39,6 +40,20 @@ def test_balanced_sample_alternates_labels_up_to_the_cap():
     labels = [r["label"] for r in chosen]
     assert len(chosen) == 8 and labels.count("B") == 3 and labels.count("A") == 5
     assert len(balanced_sample(records, 100, random.Random(0))) == 13
+
+
+def test_balanced_sample_can_balance_labels_within_each_dataset():
+    from operator import itemgetter
+
+    kinds = [("popqa", "R")] * 8 + [("popqa", "I")] * 2 + [("fever", "R")] * 2 + [("fever", "I")] * 8
+    records = [{"dataset_name": d, "label": label, "i": i} for i, (d, label) in enumerate(kinds)]
+    overall = balanced_sample(records, 8, random.Random(0))
+    strata = balanced_sample(records, 8, random.Random(0), itemgetter("dataset_name", "label"))
+    count = Counter((r["dataset_name"], r["label"]) for r in strata)
+    assert count == {("popqa", "R"): 2, ("popqa", "I"): 2, ("fever", "R"): 2, ("fever", "I"): 2}
+    assert Counter(r["label"] for r in overall) == {"R": 4, "I": 4}
+    # The default stratum is the label: the same draws as before strata existed.
+    assert overall == balanced_sample(records, 8, random.Random(0), itemgetter("label"))
 
 
 def test_choose_threshold_best_metric_then_least_retrieval():

@@ -95,9 +95,11 @@ def test_smoke_run_connects_every_stage_and_resumes(tmp_path):
         a, b = shipped(ids).logits, merged(ids).logits
     assert torch.allclose(a, b, atol=1e-2), (a - b).abs().max()
 
-    # A critic study: a critic setting reruns the critic stages, and --until stops after them.
+    # A critic study: critic settings rerun the critic stages, and --until stops after them.
     study = _run(out, "--critic_epochs", "2", "--until", "critic_eval")
     cut = STAGES.index("critic")
     assert all(f"[{stage}] done before" in study for stage in STAGES[:cut])
     assert "[critic] finished" in study and "[critic_eval] finished" in study
     assert "[critic_labels]" not in study
+    study = _run(out, "--critic_epochs", "2", "--critic_stratify", "--until", "critic_eval")
+    assert "[teacher] done before" in study and "[critic_data] finished" in study
