@@ -137,35 +137,37 @@ class Experiment:
     def path(self, *parts: str) -> Path:
         return self.out.joinpath(*parts)
 
-    def stages(self) -> list[tuple[str, dict, Callable[[], dict]]]:
-        """``(name, settings, body)`` of every stage, in order."""
+    def stages(self) -> list[tuple[str, dict, Callable[[], dict], tuple[str, ...]]]:
+        """``(name, settings, body, fresh)`` of every stage, in order; ``fresh``: the outputs
+        it resumes from, cleared when it runs with other settings (:meth:`StageRunner.run`)."""
         s = asdict(self.sizes)
         later = {name: {k: s.pop(k) for k in fields} for name, fields in STAGE_FIELDS.items()}
+        evaluation = ("eval/base_*", "eval/selfrag_*", "eval/ablation_*")
         return [
-            ("splits", {"sizes": s, "seed": self.seed}, self.splits),
-            ("evidence", {}, self.evidence),
-            ("teacher", {}, self.teacher),
-            ("critic_data", later["critic_data"], self.critic_data),
-            ("critic", later["critic"], self.critic),
-            ("critic_eval", {}, self.critic_eval),
-            ("critic_labels", {}, self.critic_labels),
-            ("generator_data", {"critic_gate": CRITIC_GATE}, self.generator_data),
-            ("generator", later["generator"], self.generator),
-            ("merge", {}, self.merge),
-            ("validation", later["validation"], self.validation),
-            ("evaluation", {}, self.evaluation),
-            ("decisions", {}, self.decisions),
-            ("results", {}, lambda: write_results(self)),
+            ("splits", {"sizes": s, "seed": self.seed}, self.splits, ()),
+            ("evidence", {}, self.evidence, ("data/embeddings", "data/val_ctxs")),
+            ("teacher", {}, self.teacher, ("teacher",)),
+            ("critic_data", later["critic_data"], self.critic_data, ("critic_data",)),
+            ("critic", later["critic"], self.critic, ("critic",)),
+            ("critic_eval", {}, self.critic_eval, ("critic/*.journal", "critic/agreement.json")),
+            ("critic_labels", {}, self.critic_labels, ("critic_share",)),
+            ("generator_data", {"critic_gate": CRITIC_GATE}, self.generator_data, ()),
+            ("generator", later["generator"], self.generator, ("generator/adapter",)),
+            ("merge", {}, self.merge, ("generator/merged",)),
+            ("validation", later["validation"], self.validation, ("eval/val_*",)),
+            ("evaluation", {}, self.evaluation, evaluation),
+            ("decisions", {}, self.decisions, ()),
+            ("results", {}, lambda: write_results(self), ()),
         ]
 
     def run(self, until: str | None = None) -> dict:
         """Every stage (or those up to ``until``); returns the last one's summary."""
         stages = self.stages()
-        names = [name for name, _, _ in stages]
+        names = [stage[0] for stage in stages]
         if until is not None and until not in names:
             raise SelfRagError(f"no stage {until!r}; the stages are {', '.join(names)}")
-        for name, settings, body in stages:
-            summary = self.runner.run(name, settings, body)
+        for name, settings, body, fresh in stages:
+            summary = self.runner.run(name, settings, body, fresh=fresh)
             if name == until:
                 break
         return summary

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from selfrag.data_creation.critic.labels import parse_label
 from selfrag.data_creation.generator.critic_runs import critic_prompt, generate_predictions
 from selfrag.io import read_records
+from selfrag.resume import model_identity
 
 #: Held-out agreement (IsRel and IsSup) the critic needs before its labels train the generator.
 CRITIC_GATE = 0.85
@@ -37,7 +38,7 @@ def agreement(model: str, dev_file: str | os.PathLike, journal: str | os.PathLik
     prompts = [critic_prompt(r["instruction"], r["input"]) for r in instances]
     lm = load_lm("hf", model, device="cpu", batch_size=batch_size)
     replies = generate_predictions(lm, prompts, batch_size=batch_size, journal_path=journal,
-                                   fingerprint={"model": model})
+                                   fingerprint={"model": model_identity(model)})
     return tally(instances, replies, groups)
 
 

@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -23,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from selfrag.errors import SelfRagError
-from selfrag.io import write_json_atomic
+from selfrag.io import write_atomic, write_json_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +55,15 @@ class StageRunner:
         with open(self.out / "stages.log", "a", encoding="utf-8") as handle:
             handle.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
 
-    def run(self, name: str, settings: Mapping, body: Callable[[], dict]) -> dict:
-        """Run ``body`` unless stage ``name`` with these ``settings`` (and history) is done."""
+    def run(self, name: str, settings: Mapping, body: Callable[[], dict],
+            fresh: Sequence[str] = ()) -> dict:
+        """Run ``body`` unless stage ``name`` with these ``settings`` (and history) is done.
+
+        ``fresh``: the stage's resumable outputs (paths or glob patterns under the folder:
+        checkpoints, journals). They are deleted before a run of other settings or history
+        than the run that left them, so that only an interrupted run of the *same* stage
+        resumes from them; a changed setting never continues an earlier run's training.
+        """
         fingerprint = digest({"previous": self.chain, "settings": settings})
         marker = self.out / ".stages" / f"{name}.json"
         if marker.is_file():
@@ -64,6 +72,17 @@ class StageRunner:
                 self.log(f"[{name}] done before ({record['seconds']:.0f} s), skipped")
                 self.chain, self.records[name] = digest(record), record
                 return record["summary"]
+        started = self.out / ".stages" / f"{name}.started"
+        if started.is_file() and started.read_text(encoding="utf-8") == fingerprint:
+            self.log(f"[{name}] resuming an interrupted run")
+        else:
+            for pattern in fresh:
+                for path in self.out.glob(pattern):
+                    if path.is_dir():
+                        shutil.rmtree(path)
+                    else:
+                        path.unlink()
+            write_atomic(started, fingerprint)
         self.log(f"[{name}] running")
         start = time.monotonic()
         summary = body()

@@ -88,6 +88,31 @@ def test_stage_runner_skips_done_stages_and_reruns_what_follows_a_change(tmp_pat
     assert calls == ["a", "b", "a", "b", "a", "b"]
 
 
+def test_a_stage_resumes_only_its_own_interrupted_run(tmp_path):
+    """Checkpoints left by a run of other settings are cleared; an interrupted run's are kept."""
+    seen = []
+
+    def body(crash=False):
+        def run():
+            work = tmp_path / "work"
+            seen.append(sorted(p.name for p in work.glob("*")) if work.is_dir() else [])
+            work.mkdir(exist_ok=True)
+            (work / f"checkpoint-{len(seen)}").write_text("")
+            if crash:
+                raise RuntimeError("killed")
+            return {}
+        return run
+
+    runner = StageRunner(tmp_path, log=lambda m: None)
+    with pytest.raises(RuntimeError):
+        runner.run("train", {"lr": 1}, body(crash=True), fresh=("work",))
+    StageRunner(tmp_path, log=lambda m: None).run("train", {"lr": 1}, body(), fresh=("work",))
+    assert seen == [[], ["checkpoint-1"]]  # the same settings resumed
+    StageRunner(tmp_path, log=lambda m: None).run("train", {"lr": 2}, body(), fresh=("work",))
+    assert seen[-1] == []  # other settings: the earlier run's checkpoints are gone
+    assert sorted(p.name for p in (tmp_path / "work").glob("*")) == ["checkpoint-3"]
+
+
 def test_run_command_failure_names_the_script_and_shows_the_log(tmp_path):
     script = tmp_path / "fails.py"
     script.write_text("import sys\nprint('something went wrong')\nsys.exit(3)\n")

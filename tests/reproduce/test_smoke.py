@@ -103,3 +103,7 @@ def test_smoke_run_connects_every_stage_and_resumes(tmp_path):
     assert "[critic_labels]" not in study
     study = _run(out, "--critic_epochs", "2", "--critic_stratify", "--until", "critic_eval")
     assert "[teacher] done before" in study and "[critic_data] finished" in study
+    # The 2-epoch critic left checkpoint-5; the new data's critic starts afresh, not from it.
+    last_training = (out / "logs/critic.log").read_text().split("$ ")[-1]
+    assert "checkpoint-5" in (out / "logs/critic.log").read_text()
+    assert "resumed from" not in last_training
