@@ -45,7 +45,8 @@ def test_balanced_sample_alternates_labels_up_to_the_cap():
 def test_balanced_sample_can_balance_labels_within_each_dataset():
     from operator import itemgetter
 
-    kinds = [("popqa", "R")] * 8 + [("popqa", "I")] * 2 + [("fever", "R")] * 2 + [("fever", "I")] * 8
+    kinds = ([("popqa", "R")] * 8 + [("popqa", "I")] * 2
+             + [("fever", "R")] * 2 + [("fever", "I")] * 8)
     records = [{"dataset_name": d, "label": label, "i": i} for i, (d, label) in enumerate(kinds)]
     overall = balanced_sample(records, 8, random.Random(0))
     strata = balanced_sample(records, 8, random.Random(0), itemgetter("dataset_name", "label"))
