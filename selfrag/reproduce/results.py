@@ -97,7 +97,7 @@ def write_results(experiment) -> dict:
                f"{gd['teacher_labelled']} by the teacher, {gd['released']} released Self-RAG "
                f"instances); [No Retrieval] {gd['no_retrieval']}, [Relevant] {gd['relevant']}, "
                f"[Irrelevant] {gd['irrelevant']}"),
-              (f"- critic gate (held-out IsRel and IsSup agreement >= {CRITIC_GATE:.0%}): "
+              (f"- critic gate (IsRel and IsSup agreement on the dev split >= {CRITIC_GATE:.0%}): "
                + ("passed, the critic's labels are used" if gd.get("critic_gate_passed") else
                   f"not passed, so the teacher labelled every item; the critic's labels of "
                   f"{data['critic_labels']['items']} items are in critic_share/ for inspection")),
