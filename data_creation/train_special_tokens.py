@@ -48,6 +48,9 @@ class ModelArguments:
         default=False, metadata={"help": "exclude <paragraph> span contents from the loss"})
     use_flash_attn: bool = field(default=False,
                                  metadata={"help": "flash_attention_2 attention (GPU + flash-attn)"})
+    trainable_layers: int | None = field(
+        default=None, metadata={"help": "train only the top N decoder layers (and the LM head); "
+                                        "no backward pass below them (default: all layers)"})
 
 
 @dataclass
@@ -102,7 +105,8 @@ def main(argv: list[str] | None = None) -> None:
         tokenizer_path=model_args.tokenizer_path, use_special_token=model_args.use_special_token,
         not_consider_special_tokens=model_args.not_consider_special_tokens,
         use_context_markups=model_args.use_context_markups,
-        use_flash_attn=model_args.use_flash_attn, faithful=training_args.faithful,
+        use_flash_attn=model_args.use_flash_attn, trainable_layers=model_args.trainable_layers,
+        faithful=training_args.faithful,
         bf16=training_args.bf16, fsdp=bool(training_args.fsdp),
         reshard_after_forward=bool(fsdp_config.get("reshard_after_forward", True)),
         cpu_offload=bool(fsdp_config.get("cpu_offload", False)),

@@ -16,6 +16,9 @@ CPU example (tiny random Llama, the released 50-example sample; a few minutes on
     python scripts/bench_training.py --model smollm2-135m --train_file critic_train.json \
         --modes packed --heads all,supervised --rounds 3 --max_steps 8 --max_seq_length 384 \
         --learning_rate 1e-4 --eval_examples 50
+
+``--layers all,15`` compares training every decoder layer with training only the top 15 (the
+critic trainer's ``--trainable_layers``, :func:`selfrag.training.model_setup.train_top_layers`).
 """
 
 from __future__ import annotations
@@ -47,8 +50,12 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--heads", default="supervised",
                    help="comma-separated LM-head variants: 'supervised' (the loop's default: "
                         "logits only where a supervised token is predicted) and/or 'all'")
+    p.add_argument("--layers", default="all",
+                   help="comma-separated trainable decoder layers: 'all' and/or a number N "
+                        "(only the top N layers train)")
     p.add_argument("--rounds", type=int, default=1,
-                   help="alternating rounds of every (mode, head); medians and ranges reported")
+                   help="alternating rounds of every (mode, head, layers); medians and ranges "
+                        "reported")
     p.add_argument("--max_steps", type=int, default=None,
                    help="optimizer steps per run (default: --epochs over the data)")
     p.add_argument("--eval_examples", type=int, default=None,
@@ -77,7 +84,7 @@ def main() -> None:
     from selfrag.offline_models import load_model, load_tokenizer
     from selfrag.training.engines import AccelerateEngine
     from selfrag.training.loop import TrainConfig, train
-    from selfrag.training.model_setup import prepare_tokens
+    from selfrag.training.model_setup import prepare_tokens, train_top_layers
     from selfrag.training.sft_data import EncodeOptions, build_sft_dataset, load_examples
 
     torch.manual_seed(0)
@@ -94,43 +101,46 @@ def main() -> None:
     evaluated = dataset.select(range(min(args.eval_examples or len(dataset), len(dataset))))
     print(f"initial loss {dataset_loss(template, evaluated):.4f}")
     engine = AccelerateEngine()
-    runs = {}  # (mode, head): [(summary, loss), ...]
+    runs = {}  # (mode, head, layers): [(summary, loss), ...]
+    variants = [(mode, head, layers) for mode in args.modes.split(",")
+                for head in args.heads.split(",") for layers in args.layers.split(",")]
     for round_ in range(args.rounds):
-        for mode in args.modes.split(","):
-            for head in args.heads.split(","):
-                model = load_model(args.model)
-                model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
-                model.load_state_dict(initial)
-                # Packed rows hold batch_size x mean length tokens: about the real tokens of one
-                # padded batch, so every mode takes a similar number of optimizer steps.
-                row_len = math.ceil(mean_len) if mode == "packed" else args.max_seq_length
-                config = dict(per_device_train_batch_size=args.batch_size, max_seq_length=row_len,
-                              learning_rate=args.learning_rate, num_train_epochs=args.epochs,
-                              max_train_steps=args.max_steps, lr_scheduler_type="constant",
-                              batching=mode, seed=args.seed,
-                              supervised_logits_only=head == "supervised")
-                with tempfile.TemporaryDirectory() as out:
-                    summary = train(engine, model, tokenizer, dataset,
-                                    TrainConfig(output_dir=out, **config))
-                loss = dataset_loss(model, evaluated)
-                runs.setdefault((mode, head), []).append((summary, loss))
-                speed = summary["tokens"] / summary["seconds"]
-                print(f"round {round_ + 1} {mode:>15} {head:>10} head: {summary['global_step']:4d} "
-                      f"steps, {summary['tokens']:7d} tokens, {summary['target_tokens']:6d} target "
-                      f"tokens, {summary['seconds']:7.1f} s, {speed:8.0f} tokens/s, "
-                      f"final loss {loss:.4f}", flush=True)
+        for mode, head, layers in variants:
+            model = load_model(args.model)
+            model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+            model.load_state_dict(initial)
+            train_top_layers(model, None if layers == "all" else int(layers))
+            # Packed rows hold batch_size x mean length tokens: about the real tokens of one
+            # padded batch, so every mode takes a similar number of optimizer steps.
+            row_len = math.ceil(mean_len) if mode == "packed" else args.max_seq_length
+            config = dict(per_device_train_batch_size=args.batch_size, max_seq_length=row_len,
+                          learning_rate=args.learning_rate, num_train_epochs=args.epochs,
+                          max_train_steps=args.max_steps, lr_scheduler_type="constant",
+                          batching=mode, seed=args.seed,
+                          supervised_logits_only=head == "supervised")
+            with tempfile.TemporaryDirectory() as out:
+                summary = train(engine, model, tokenizer, dataset,
+                                TrainConfig(output_dir=out, **config))
+            loss = dataset_loss(model, evaluated)
+            runs.setdefault((mode, head, layers), []).append((summary, loss))
+            speed = summary["tokens"] / summary["seconds"]
+            print(f"round {round_ + 1} {mode:>15} {head:>10} head, {layers:>3} layers: "
+                  f"{summary['global_step']:4d} "
+                  f"steps, {summary['tokens']:7d} tokens, {summary['target_tokens']:6d} target "
+                  f"tokens, {summary['seconds']:7.1f} s, {speed:8.0f} tokens/s, "
+                  f"final loss {loss:.4f}", flush=True)
     rate = {key: sorted(s["tokens"] / s["seconds"] for s, _ in results)
             for key, results in runs.items()}
     print(f"\nmedian tokens/s [range] over {args.rounds} round(s):")
-    for (mode, head), rates in rate.items():
-        losses = [f"{loss:.4f}" for _, loss in runs[mode, head]]
-        line = (f"{mode:>15} {head:>10} head: {statistics.median(rates):8.0f} "
+    for (mode, head, layers), rates in rate.items():
+        losses = [f"{loss:.4f}" for _, loss in runs[mode, head, layers]]
+        line = (f"{mode:>15} {head:>10} head, {layers:>3} layers: {statistics.median(rates):8.0f} "
                 f"[{rates[0]:.0f}-{rates[-1]:.0f}], final losses {' '.join(losses)}")
-        first = (mode, args.heads.split(",")[0])
-        if first != (mode, head):
+        first = (mode, args.heads.split(",")[0], args.layers.split(",")[0])
+        if first != (mode, head, layers):
             ratio = statistics.median(rates) / statistics.median(rate[first])
-            line += f"; {ratio:.2f}x vs {first[1]}"
-        padded = ("padded", head)
+            line += f"; {ratio:.2f}x vs {first[1]} head, {first[2]} layers"
+        padded = ("padded", head, layers)
         if mode != "padded" and padded in rate:
             ratio = statistics.median(rates) / statistics.median(rate[padded])
             line += f"; {ratio:.2f}x vs padded"

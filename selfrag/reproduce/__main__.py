@@ -12,10 +12,10 @@ import sys
 from dataclasses import replace
 
 from selfrag.cli import run_main
-from selfrag.reproduce.experiment import FULL, SMOKE, Experiment
+from selfrag.reproduce.experiment import FULL, SMOKE, Experiment, Sizes
 
 
-def main(argv: list[str] | None = None) -> None:
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m selfrag.reproduce", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("out_dir", nargs="?", default="runs/reproduce_small",
@@ -40,14 +40,21 @@ def main(argv: list[str] | None = None) -> None:
                         help=f"critic training epochs (default {FULL.critic_epochs})")
     critic.add_argument("--critic_lr", type=float, default=None,
                         help=f"critic learning rate (default {FULL.critic_lr})")
-    critic.add_argument("--critic_stratify", action="store_true",
+    critic.add_argument("--critic_layers", type=int, default=None,
+                        help="train only the critic's top N decoder layers, 0 for all (default "
+                             f"{FULL.critic_layers or 0})")
+    critic.add_argument("--critic_stratify", action=argparse.BooleanOptionalAction, default=None,
                         help="balance the critic's labels within each dataset (not only overall), "
-                             "so that the dataset alone does not predict the label")
+                             "so that the dataset alone does not predict the label (default "
+                             f"{'on' if FULL.critic_stratify else 'off'})")
     critic.add_argument("--critic_heldout", type=int, default=None,
                         help="unused IsRel and IsSup labels the critic is also scored on "
                              f"(default {FULL.critic_heldout}; 0: none)")
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    return p
+
+
+def sizes_from(args: argparse.Namespace) -> Sizes:
+    """:data:`FULL` (or :data:`SMOKE`) with the command line's changes."""
     sizes = SMOKE if args.smoke else FULL
     if args.no_ablation:
         sizes = replace(sizes, ablation=False)
@@ -55,12 +62,18 @@ def main(argv: list[str] | None = None) -> None:
         sizes = replace(sizes, gen_epochs=args.gen_epochs)
     if args.critic_labels:
         sizes = replace(sizes, critic_caps={**sizes.critic_caps, **args.critic_labels})
-    if args.critic_stratify:
-        sizes = replace(sizes, critic_stratify=True)
-    for name in ("critic_epochs", "critic_lr", "critic_heldout"):
+    for name in ("critic_epochs", "critic_lr", "critic_stratify", "critic_heldout"):
         if getattr(args, name) is not None:
             sizes = replace(sizes, **{name: getattr(args, name)})
-    Experiment(args.out_dir, sizes, seed=args.seed).run(until=args.until)
+    if args.critic_layers is not None:
+        sizes = replace(sizes, critic_layers=args.critic_layers or None)
+    return sizes
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    Experiment(args.out_dir, sizes_from(args), seed=args.seed).run(until=args.until)
 
 
 #: ``--critic_labels`` type names -> the ``combine_chat_gpt_reward.py`` flag of their file.

@@ -66,7 +66,7 @@ GATED_SOURCES = ("rel_file", "multi_ground_file")
 # stages before it.
 STAGE_FIELDS = {
     "critic_data": ("critic_caps", "critic_dev", "critic_heldout", "critic_stratify"),
-    "critic": ("critic_epochs", "critic_lr"),
+    "critic": ("critic_epochs", "critic_lr", "critic_layers"),
     "generator": ("gen_epochs", "gen_lr", "gen_batch", "gen_seq", "lora_rank", "lora_alpha"),
     "validation": ("val_no_knowledge",),
 }
@@ -91,6 +91,7 @@ class Sizes:
     critic_stratify: bool = False   # balance (dataset, label) pairs, not only labels
     critic_epochs: int = 2
     critic_lr: float = 1e-4
+    critic_layers: int | None = None  # train only the top N decoder layers (None: all)
     critic_share: int = 80          # training items the critic labels (the rest: the teacher)
     gen_epochs: int = 3
     gen_lr: float = 5e-4
@@ -110,7 +111,8 @@ FULL = Sizes()
 SMOKE = Sizes(base_model="tiny-random-llama", popqa=12, pubhealth=6, arc_c=4, no_knowledge=6,
               released=4, val={"popqa": 4, "pubhealth": 3, "arc_c": 3},
               critic_caps={"rel_file": 12, "multi_ground_file": 8, "ret_file": 4, "ut_file": 4},
-              critic_dev=6, critic_heldout=6, critic_epochs=1, critic_share=4, gen_epochs=1,
+              critic_dev=6, critic_heldout=6, critic_stratify=False, critic_epochs=1,
+              critic_layers=1, critic_share=4, gen_epochs=1,
               gen_seq=256, eval_limit=6, ablation=True, probes=4, checkpoint_steps=5,
               val_no_knowledge=4)
 
@@ -302,6 +304,7 @@ class Experiment:
         sz = self.sizes
         out = self.path("critic", "model")
         resume = ["--resume_from_checkpoint", "latest"] if any(out.glob("checkpoint-*")) else []
+        layers = ["--trainable_layers", str(sz.critic_layers)] if sz.critic_layers else []
         run_command([_py("data_creation/train_special_tokens.py"),
                      "--model_name_or_path", sz.base_model, "--use_special_token",
                      "--data_path", self.path("critic_data", "critic_train.json"),
@@ -312,7 +315,7 @@ class Experiment:
                      "--warmup_ratio", "0.05", "--lr_scheduler_type", "cosine",
                      "--logging_steps", "5", "--model_max_length", "384",
                      "--save_strategy", "steps", "--save_steps", str(sz.checkpoint_steps),
-                     "--save_total_limit", "1", "--seed", str(self.seed), *resume],
+                     "--save_total_limit", "1", "--seed", str(self.seed), *layers, *resume],
                     self.logs / "critic.log")
         return train_log_summary(out / LOG_FILE)
 

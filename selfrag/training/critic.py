@@ -19,7 +19,7 @@ from selfrag.io import check_output
 from selfrag.offline_models import load_model, load_tokenizer
 from selfrag.training.engines import AccelerateEngine, FSDP2Engine
 from selfrag.training.loop import TrainConfig, train
-from selfrag.training.model_setup import prepare_tokens
+from selfrag.training.model_setup import prepare_tokens, train_top_layers
 from selfrag.training.sft_data import EncodeOptions, build_sft_dataset, load_examples
 
 logger = logging.getLogger(__name__)
@@ -34,6 +34,8 @@ class CriticJob:
             them and predicts the strings as text, issue #35).
         not_consider_special_tokens: keep the reflection tokens out of the loss.
         use_context_markups: mask the content of ``<paragraph>`` spans in the target.
+        trainable_layers: train only the top N decoder layers (:func:`train_top_layers`; not in
+            the original, which trained every weight); None: all.
         fsdp: shard with FSDP2; ``reshard_after_forward`` False is ``shard_grad_op``.
         deepspeed: DeepSpeed JSON config (through accelerate).
     """
@@ -45,6 +47,7 @@ class CriticJob:
     not_consider_special_tokens: bool = False
     use_context_markups: bool = False
     use_flash_attn: bool = False
+    trainable_layers: int | None = None
     faithful: bool = False
     bf16: bool = False
     fsdp: bool = False
@@ -73,6 +76,7 @@ def train_critic(job: CriticJob, config: TrainConfig) -> dict:
     tokenizer = load_tokenizer(job.tokenizer_path or job.model_name_or_path)
     model = load_model(job.model_name_or_path, use_flash_attn=job.use_flash_attn)
     prepare_tokens(tokenizer, model, job.use_special_token)
+    train_top_layers(model, job.trainable_layers)
     options = EncodeOptions(max_seq_length=config.max_seq_length, critic=True,
                             mask_paragraphs=job.use_context_markups,
                             mask_reflection_tokens=job.not_consider_special_tokens,

@@ -120,3 +120,36 @@ def wrap_lora(model, settings: LoraSettings, trainable_token_ids: list[int]):
     logger.info("LoRA: %d of %d parameters trainable (%.2f%%), %d token rows trained", trainable,
                 total, 100 * trainable / total, len(trainable_token_ids))
     return model
+
+
+def train_top_layers(model, count: int | None) -> None:
+    """Train only the top ``count`` decoder layers (with the final norm and the LM head); the
+    layers below are frozen and no gradient is computed through them.
+
+    A training step then costs one forward pass through every layer but a backward pass through
+    ``count`` of them only: the cut the critic needs on CPU, where its full fine-tuning is the
+    longest stage of the small-scale experiment. The embedding matrix still learns where it is
+    the (tied) LM head, which holds the reflection tokens' output rows; its input side gets no
+    gradient (its output is detached), and an untied input table is frozen. ``None`` (or every
+    layer) changes nothing.
+
+    Raises:
+        SelfRagError: ``count`` is not between 1 and the number of decoder layers.
+    """
+    if count is None:
+        return
+    layers = model.get_decoder().layers
+    if not 1 <= count <= len(layers):
+        raise SelfRagError(f"trainable layers must be between 1 and {len(layers)} (the model's "
+                           f"decoder layers), got {count}")
+    if count == len(layers):
+        return
+    for layer in layers[:len(layers) - count]:
+        layer.requires_grad_(False)
+    embeddings = model.get_input_embeddings()
+    output = model.get_output_embeddings()
+    if output is None or output.weight is not embeddings.weight:
+        embeddings.requires_grad_(False)
+    else:
+        embeddings.register_forward_hook(lambda module, args, result: result.detach())
+    logger.info("training the top %d of %d decoder layers", count, len(layers))

@@ -63,6 +63,28 @@ def test_choose_threshold_best_metric_then_least_retrieval():
     assert choose_threshold(points) == 0.4  # -1 and 2 are not candidates
 
 
+def test_command_line_critic_settings_change_only_the_critic_sizes():
+    from dataclasses import asdict
+
+    from selfrag.reproduce.__main__ import parser, sizes_from
+    from selfrag.reproduce.experiment import FULL
+
+    flags = ["out", "--critic_labels", "IsRel=160,IsSup=110,Retrieve=30", "--critic_lr", "1e-4",
+             "--critic_layers", "0", "--no-critic_stratify"]
+    sizes = asdict(sizes_from(parser().parse_args(flags)))
+    wanted = {"critic_caps": {"rel_file": 160, "multi_ground_file": 110, "ret_file": 30,
+                              "ut_file": FULL.critic_caps["ut_file"]},
+              "critic_lr": 1e-4, "critic_layers": None, "critic_stratify": False}
+    assert {k: sizes[k] for k in wanted} == wanted
+    assert {k for k, v in sizes.items() if v != asdict(FULL)[k]} <= wanted.keys()
+    smoke = sizes_from(parser().parse_args(["out", "--smoke", "--critic_stratify",
+                                            "--critic_layers", "2"]))
+    assert smoke.critic_stratify and smoke.critic_layers == 2
+    assert smoke.base_model == "tiny-random-llama"
+    with pytest.raises(SystemExit):
+        parser().parse_args(["out", "--critic_labels", "IsGood=3"])
+
+
 def test_stage_runner_skips_done_stages_and_reruns_what_follows_a_change(tmp_path):
     calls = []
 

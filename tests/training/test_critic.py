@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 import train_special_tokens as critic_cli
 
@@ -86,6 +87,24 @@ def test_critic_trains_single_process_and_reloads(tiny_model_path, data_path, tm
     assert len(log) == 8 and log[-1]["loss"] < log[0]["loss"]
     assert AutoModelForCausalLM.from_pretrained(out) is not None
     assert "[Relevant]" in AutoTokenizer.from_pretrained(out).get_vocab()
+
+
+def test_trainable_layers_leave_the_lower_layers_as_they_were(tiny_model_path, data_path,
+                                                              tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    out = tmp_path / "critic"
+    argv = ["--model_name_or_path", tiny_model_path, "--data_path", data_path,
+            "--output_dir", str(out), "--num_train_epochs", "1", "--learning_rate", "5e-3",
+            "--per_device_train_batch_size", "4", "--use_special_token", "True",
+            "--trainable_layers", "1"]
+    assert critic_cli.main(argv) == 0
+    before, after = (AutoModelForCausalLM.from_pretrained(p).get_decoder().layers
+                     for p in (tiny_model_path, out))
+    for layer, frozen in ((0, True), (1, False)):
+        same = [bool(torch.equal(a, b)) for a, b in zip(before[layer].parameters(),
+                                                        after[layer].parameters())]
+        assert all(same) if frozen else not any(same), layer
 
 
 def test_critic_reports_a_bad_record(tiny_model_path, tmp_path, capsys):
