@@ -74,7 +74,7 @@ STAGE_FIELDS = {
 
 @dataclass(frozen=True)
 class Sizes:
-    """How big each stage is. ``FULL`` takes ~90 minutes on 2 CPU cores; ``SMOKE`` is for CI."""
+    """How big each stage is. ``FULL`` took ~3.5 hours on 2 CPU cores (the critic ~2); ``SMOKE`` is for CI."""
 
     base_model: str = "smollm2-135m"
     popqa: int = 450
@@ -85,13 +85,13 @@ class Sizes:
     val: dict = field(default_factory=lambda: {"popqa": 40, "pubhealth": 30, "arc_c": 30})
     n_docs: int = 3                 # passages retrieved per query / labelled per sentence
     critic_caps: dict = field(default_factory=lambda: {
-        "rel_file": 160, "multi_ground_file": 110, "ret_file": 30, "ut_file": 20})
+        "rel_file": 1300, "multi_ground_file": 1000, "ret_file": 40, "ut_file": 20})
     critic_dev: int = 100
     critic_heldout: int = 300       # unused IsRel and IsSup labels the critic is also scored on
-    critic_stratify: bool = False   # balance (dataset, label) pairs, not only labels
+    critic_stratify: bool = True    # balance (dataset, label) pairs, not only labels
     critic_epochs: int = 2
-    critic_lr: float = 1e-4
-    critic_layers: int | None = None  # train only the top N decoder layers (None: all)
+    critic_lr: float = 2e-4
+    critic_layers: int | None = 15  # train only the top N decoder layers (None: all)
     critic_share: int = 80          # training items the critic labels (the rest: the teacher)
     gen_epochs: int = 3
     gen_lr: float = 5e-4
