@@ -74,7 +74,10 @@ STAGE_FIELDS = {
 
 @dataclass(frozen=True)
 class Sizes:
-    """How big each stage is. ``FULL`` took ~3.5 hours on 2 CPU cores (the critic ~2); ``SMOKE`` is for CI."""
+    """How big each stage is.
+
+    ``FULL`` took ~3.5 hours on 2 CPU cores (the critic ~2 of them); ``SMOKE`` is for CI.
+    """
 
     base_model: str = "smollm2-135m"
     popqa: int = 450
