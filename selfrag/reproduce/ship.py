@@ -20,6 +20,7 @@ from selfrag.cli import run_main
 from selfrag.errors import SelfRagError
 from selfrag.io import write_atomic
 from selfrag.offline_models import SELFRAG_ADAPTER, SELFRAG_MODEL
+from selfrag.reproduce.results import per_type
 
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 
@@ -53,14 +54,14 @@ def model_card(results: dict, results_md: str) -> str:
     gd, train = results["generator_data"], results["generator_training"]
     sizes = results["sizes"]
     table = results_md.split("\n## Data and training")[0].split("\n", 2)[2].strip()
-    agreement = ", ".join(f"{name} {100 * v['agreement']:.0f}%"
-                          for name, v in results["critic_agreement"].items())
-    heldout = {t: v for t, v in (results.get("critic_agreement_heldout") or {}).items()
-               if t in ("IsRel", "IsSup")}
+    def percentages(scores: dict) -> str:
+        return ", ".join(f"{name} {100 * v['agreement']:.0f}%" for name, v in scores.items())
+
+    agreement = percentages(results["critic_agreement"])
+    heldout = per_type(results.get("critic_agreement_heldout") or {})
     if heldout:
         agreement += (f"; on {sum(v['n'] for v in heldout.values())} more labels that no "
-                      "critic stage used: " + ", ".join(f"{t} {100 * v['agreement']:.0f}%"
-                                                        for t, v in heldout.items()))
+                      f"critic stage used: {percentages(heldout)}")
     critic_note = (f"The critic's agreement with the teacher on its dev split ({agreement}) "
                    + ("passed the 85% gate on IsRel and IsSup, so its labels were used."
                       if gd.get("critic_gate_passed") else

@@ -44,7 +44,8 @@ def test_trained_model_leans_to_retrieval_for_knowledge_questions_more_than_for_
     # The untrained base sits near 0.45 everywhere; training pushed knowledge questions towards
     # [Retrieval] (measured: 0.994-0.997) ...
     assert max(base) < 0.6 and min(trained[:6]) > 0.8, (base, trained)
-    # ... and held-out instructions that need no knowledge towards [No Retrieval] (0.028-0.611, mean 0.17).
+    # ... and held-out instructions that need no knowledge towards [No Retrieval] (0.028-0.611,
+    # mean 0.17).
     assert mean(trained[:6]) > mean(trained[6:]) + 0.5, trained
     assert mean(trained[:6]) - mean(trained[6:]) > mean(base[:6]) - mean(base[6:]), (base, trained)
 
