@@ -19,6 +19,13 @@ CPU example (tiny random Llama, the released 50-example sample; a few minutes on
 
 ``--layers all,15`` compares training every decoder layer with training only the top 15 (the
 critic trainer's ``--trainable_layers``, :func:`selfrag.training.model_setup.train_top_layers`).
+
+``--attention row,example`` compares, for packed rows, transformers' block-diagonal mask over the
+whole row with attention one example at a time (the loop's default,
+:mod:`selfrag.training.packed_attention`); e.g. with the critic stage's rows of 4 x 384 tokens:
+    python scripts/bench_training.py --model smollm2-135m --train_file critic_train.json \
+        --modes packed --attention row,example --layers 15 --row_tokens 1536 --rounds 3 \
+        --max_steps 6 --max_seq_length 384 --learning_rate 1e-4 --eval_examples 50
 """
 
 from __future__ import annotations
@@ -53,14 +60,25 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--layers", default="all",
                    help="comma-separated trainable decoder layers: 'all' and/or a number N "
                         "(only the top N layers train)")
+    p.add_argument("--attention", default="example",
+                   help="comma-separated attention over packed rows: 'example' (the loop's "
+                        "default: one example at a time) and/or 'row' (block-diagonal mask)")
+    p.add_argument("--row_tokens", type=int, default=None,
+                   help="tokens per packed row (default: batch size x mean example length)")
     p.add_argument("--rounds", type=int, default=1,
-                   help="alternating rounds of every (mode, head, layers); medians and ranges "
-                        "reported")
+                   help="alternating rounds of every (mode, head, layers, attention); medians "
+                        "and ranges reported")
     p.add_argument("--max_steps", type=int, default=None,
                    help="optimizer steps per run (default: --epochs over the data)")
     p.add_argument("--eval_examples", type=int, default=None,
                    help="final loss over the first N examples (default all)")
     return p.parse_args()
+
+
+def label(mode: str, head: str, layers: str, attention: str) -> str:
+    """One variant, as printed (the mode first, padded to 15 characters)."""
+    return (f"{mode:>15} {head:>10} head, {layers:>3} layers"
+            + (f", {attention} attention" if mode == "packed" else ""))
 
 
 @torch.no_grad()
@@ -101,11 +119,13 @@ def main() -> None:
     evaluated = dataset.select(range(min(args.eval_examples or len(dataset), len(dataset))))
     print(f"initial loss {dataset_loss(template, evaluated):.4f}")
     engine = AccelerateEngine()
-    runs = {}  # (mode, head, layers): [(summary, loss), ...]
-    variants = [(mode, head, layers) for mode in args.modes.split(",")
-                for head in args.heads.split(",") for layers in args.layers.split(",")]
+    runs = {}  # (mode, head, layers, attention): [(summary, loss), ...]
+    variants = [(mode, head, layers, attention) for mode in args.modes.split(",")
+                for head in args.heads.split(",") for layers in args.layers.split(",")
+                for attention in args.attention.split(",")
+                if mode == "packed" or attention == args.attention.split(",")[0]]
     for round_ in range(args.rounds):
-        for mode, head, layers in variants:
+        for mode, head, layers, attention in variants:
             model = load_model(args.model)
             model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
             model.load_state_dict(initial)
@@ -113,18 +133,21 @@ def main() -> None:
             # Packed rows hold batch_size x mean length tokens: about the real tokens of one
             # padded batch, so every mode takes a similar number of optimizer steps.
             row_len = math.ceil(mean_len) if mode == "packed" else args.max_seq_length
+            if mode == "packed" and args.row_tokens:
+                row_len = math.ceil(args.row_tokens / args.batch_size)
             config = dict(per_device_train_batch_size=args.batch_size, max_seq_length=row_len,
                           learning_rate=args.learning_rate, num_train_epochs=args.epochs,
                           max_train_steps=args.max_steps, lr_scheduler_type="constant",
                           batching=mode, seed=args.seed,
-                          supervised_logits_only=head == "supervised")
+                          supervised_logits_only=head == "supervised",
+                          per_example_attention=attention == "example")
             with tempfile.TemporaryDirectory() as out:
                 summary = train(engine, model, tokenizer, dataset,
                                 TrainConfig(output_dir=out, **config))
             loss = dataset_loss(model, evaluated)
-            runs.setdefault((mode, head, layers), []).append((summary, loss))
+            runs.setdefault((mode, head, layers, attention), []).append((summary, loss))
             speed = summary["tokens"] / summary["seconds"]
-            print(f"round {round_ + 1} {mode:>15} {head:>10} head, {layers:>3} layers: "
+            print(f"round {round_ + 1} {label(mode, head, layers, attention)}: "
                   f"{summary['global_step']:4d} "
                   f"steps, {summary['tokens']:7d} tokens, {summary['target_tokens']:6d} target "
                   f"tokens, {summary['seconds']:7.1f} s, {speed:8.0f} tokens/s, "
@@ -132,15 +155,16 @@ def main() -> None:
     rate = {key: sorted(s["tokens"] / s["seconds"] for s, _ in results)
             for key, results in runs.items()}
     print(f"\nmedian tokens/s [range] over {args.rounds} round(s):")
-    for (mode, head, layers), rates in rate.items():
-        losses = [f"{loss:.4f}" for _, loss in runs[mode, head, layers]]
-        line = (f"{mode:>15} {head:>10} head, {layers:>3} layers: {statistics.median(rates):8.0f} "
+    for key, rates in rate.items():
+        mode = key[0]
+        losses = [f"{loss:.4f}" for _, loss in runs[key]]
+        line = (f"{label(*key)}: {statistics.median(rates):8.0f} "
                 f"[{rates[0]:.0f}-{rates[-1]:.0f}], final losses {' '.join(losses)}")
-        first = (mode, args.heads.split(",")[0], args.layers.split(",")[0])
-        if first != (mode, head, layers):
+        first = (mode, *(getattr(args, a).split(",")[0] for a in ("heads", "layers", "attention")))
+        if first != key:
             ratio = statistics.median(rates) / statistics.median(rate[first])
-            line += f"; {ratio:.2f}x vs {first[1]} head, {first[2]} layers"
-        padded = ("padded", head, layers)
+            line += f"; {ratio:.2f}x vs {label(*first)[16:]}"
+        padded = ("padded", *key[1:])
         if mode != "padded" and padded in rate:
             ratio = statistics.median(rates) / statistics.median(rate[padded])
             line += f"; {ratio:.2f}x vs padded"

@@ -26,6 +26,7 @@ from selfrag.errors import SelfRagError
 from selfrag.io import set_usual_mode
 from selfrag.training.batching import make_loader
 from selfrag.training.engines import base_model
+from selfrag.training.packed_attention import per_example_attention
 from selfrag.training.sft_data import IGNORE_INDEX
 
 logger = logging.getLogger(__name__)
@@ -52,6 +53,9 @@ class TrainConfig:
             (:func:`supervised_loss`; same loss and gradients); False computes it at every
             position, as ``model(**batch).loss`` does (for comparison, or a model whose forward
             lacks ``logits_to_keep``, which is detected anyway).
+        per_example_attention: with packed batches and ``sdpa``, attend one example at a time
+            (:mod:`~selfrag.training.packed_attention`; same loss and gradients); False keeps
+            transformers' block-diagonal mask over the whole row (for comparison).
     """
 
     output_dir: str
@@ -75,6 +79,7 @@ class TrainConfig:
     batching: str = "padded"
     seed: int = 42
     supervised_logits_only: bool = True
+    per_example_attention: bool = True
 
 
 def _optimizer(model, config: TrainConfig) -> torch.optim.Optimizer:
@@ -139,6 +144,7 @@ def train(engine, model, tokenizer, dataset, config: TrainConfig) -> dict:
         def loss_of(model, batch):
             return model(**batch, use_cache=False).loss
     model.train()
+    attention = per_example_attention(model, config.batching if config.per_example_attention else "")
     model, optimizer, loader = engine.prepare(model, raw_optimizer, loader,
                                                config.per_device_train_batch_size)
 
@@ -167,47 +173,48 @@ def train(engine, model, tokenizer, dataset, config: TrainConfig) -> dict:
     progress = tqdm(total=max_steps, initial=global_step, disable=not engine.is_main, desc="train")
     stats = {"tokens": 0, "target_tokens": 0}
     window, last_loss, started = [], float("nan"), time.perf_counter()
-    for epoch in range(start_epoch, epochs):
-        sampler.set_epoch(epoch)
-        for i, batch in enumerate(loader):
-            if epoch == start_epoch and i < skip:
-                continue
-            batch = {k: v.to(engine.device) for k, v in batch.items()}
-            with engine.accumulate(model, end_of_epoch=i == micro_per_epoch - 1):
-                loss = loss_of(model, batch)
-                engine.backward(loss)
-                if engine.sync_gradients:
-                    if config.max_grad_norm:
-                        engine.clip_grad_norm(model, config.max_grad_norm)
-                    optimizer.step()
-                    optimizer.zero_grad()
-            window.append(loss.detach().float())
-            stats["target_tokens"] += int((batch["labels"] != IGNORE_INDEX).sum())
-            stats["tokens"] += int(batch["attention_mask"].sum() if "attention_mask" in batch
-                                   else batch["input_ids"].numel())
-            if not engine.sync_gradients:
-                continue
-            scheduler.step()
-            global_step += 1
-            progress.update(1)
-            if config.logging_steps and global_step % config.logging_steps == 0 or global_step == max_steps:
-                last_loss = float(engine.reduce_mean(torch.stack(window).mean()))
-                _log(engine, out, {"step": global_step, "epoch": epoch, "loss": last_loss,
-                                   "lr": scheduler.get_last_lr()[0],
-                                   "seconds": round(time.perf_counter() - started, 3)})
-                progress.set_postfix(loss=f"{last_loss:.4f}")
-            window.clear()
-            if config.checkpointing_steps and global_step % config.checkpointing_steps == 0:
-                _checkpoint(engine, model, optimizer, config, out, global_step, epoch, i + 1,
-                            f"{config.checkpoint_prefix}{global_step}")
+    with attention:  # entered here, created on the model before engine.prepare wrapped it
+        for epoch in range(start_epoch, epochs):
+            sampler.set_epoch(epoch)
+            for i, batch in enumerate(loader):
+                if epoch == start_epoch and i < skip:
+                    continue
+                batch = {k: v.to(engine.device) for k, v in batch.items()}
+                with engine.accumulate(model, end_of_epoch=i == micro_per_epoch - 1):
+                    loss = loss_of(model, batch)
+                    engine.backward(loss)
+                    if engine.sync_gradients:
+                        if config.max_grad_norm:
+                            engine.clip_grad_norm(model, config.max_grad_norm)
+                        optimizer.step()
+                        optimizer.zero_grad()
+                window.append(loss.detach().float())
+                stats["target_tokens"] += int((batch["labels"] != IGNORE_INDEX).sum())
+                stats["tokens"] += int(batch["attention_mask"].sum() if "attention_mask" in batch
+                                       else batch["input_ids"].numel())
+                if not engine.sync_gradients:
+                    continue
+                scheduler.step()
+                global_step += 1
+                progress.update(1)
+                if config.logging_steps and global_step % config.logging_steps == 0 or global_step == max_steps:
+                    last_loss = float(engine.reduce_mean(torch.stack(window).mean()))
+                    _log(engine, out, {"step": global_step, "epoch": epoch, "loss": last_loss,
+                                       "lr": scheduler.get_last_lr()[0],
+                                       "seconds": round(time.perf_counter() - started, 3)})
+                    progress.set_postfix(loss=f"{last_loss:.4f}")
+                window.clear()
+                if config.checkpointing_steps and global_step % config.checkpointing_steps == 0:
+                    _checkpoint(engine, model, optimizer, config, out, global_step, epoch, i + 1,
+                                f"{config.checkpoint_prefix}{global_step}")
+                if global_step >= max_steps:
+                    break
+            skip = 0
+            if config.checkpoint_each_epoch:
+                _checkpoint(engine, model, optimizer, config, out, global_step, epoch + 1, 0,
+                            f"epoch_{epoch}")
             if global_step >= max_steps:
                 break
-        skip = 0
-        if config.checkpoint_each_epoch:
-            _checkpoint(engine, model, optimizer, config, out, global_step, epoch + 1, 0,
-                        f"epoch_{epoch}")
-        if global_step >= max_steps:
-            break
     progress.close()
     engine.save_model(model, tokenizer, str(out))
     stats.update(global_step=global_step, final_loss=last_loss,
