@@ -10,7 +10,18 @@ CPU-sized example on the offline default model and a bundled file:
         --metric match --output_csv out/sweep_popqa.csv
 
 Writes the CSV (threshold, retrieval_frequency, metric, n), a PNG next to it (or
-``--output_png``) and, with ``--output_json``, every threshold's predictions.
+``--output_png``) and, with ``--output_json``, every threshold's predictions and both branches of
+every query.
+
+``--from_json`` re-ranks a previous sweep's candidates under this run's critique weights without
+generating anything (the model's tokenizer is loaded, not its weights): e.g. the paper's Table 3
+ablation "no critique, sequence score only" from a full-score sweep, with the same flags but
+``--use_seqscore --w_rel 0`` and no ``--use_groundness``/``--use_utility``:
+
+    python scripts/threshold_sweep.py --model_name smollm2-135m \
+        --input_file eval_data/popqa_longtail_w_gs.head100.jsonl --ndocs 3 --max_new_tokens 20 \
+        --metric match --use_seqscore --w_rel 0 --from_json out/sweep_popqa.json \
+        --output_csv out/sweep_popqa_seqscore.csv
 """
 
 from __future__ import annotations
@@ -65,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chunk_size", type=int, default=64, help="queries per resume checkpoint")
     p.add_argument("--faithful", action="store_true",
                    help="the released log-prob-ratio rule and raw answers (as run_short_form.py)")
+    p.add_argument("--from_json", type=str, default=None,
+                   help="re-rank the candidates of this previous --output_json (same flags but "
+                        "the critique weights) instead of generating")
     return p
 
 
@@ -85,16 +99,23 @@ def main(argv: list[str] | None = None) -> None:
         if path:
             check_output(path, flag)
 
-    from selfrag.baselines.sweep_job import run_threshold_sweep
+    from selfrag.baselines.sweep_job import rescore_sweep, run_threshold_sweep
+    from selfrag.inference.answers import tokenizer_eos
+    from selfrag.offline_models import load_tokenizer
 
+    fingerprint = run_fingerprint(args, ("output_csv", "output_png", "output_json",
+                                         "thresholds", "device", "from_json"))
+    thresholds = sorted(set(args.thresholds))
+    title = f"{Path(args.input_file).stem} ({config.task or 'qa'})"
     with output_lock(args.output_csv, "--output_csv"):  # one run per output, before any load
-        lm = build_lm(args, SEED)
-        fingerprint = run_fingerprint(args, ("output_csv", "output_png", "output_json",
-                                             "thresholds", "device"))
-        points = run_threshold_sweep(
-            run, lm, examples, sorted(set(args.thresholds)), fingerprint, png=png,
-            json_path=args.output_json,
-            title=f"{Path(args.input_file).stem} ({config.task or 'qa'})")
+        if args.from_json:
+            eos = tokenizer_eos(load_tokenizer(args.tokenizer_path or args.model_name))
+            points = rescore_sweep(run, args.from_json, eos, examples, thresholds, fingerprint,
+                                   png, args.output_json, title)
+        else:
+            points = run_threshold_sweep(run, build_lm(args, SEED), examples, thresholds,
+                                         fingerprint, png=png, json_path=args.output_json,
+                                         title=title)
     for p in points:
         value = "-" if p.metric_mean is None else f"{p.metric_mean:.4f}"
         print(f"threshold {p.threshold:g}: retrieval {p.retrieval_frequency:.3f}, {args.metric} {value}")

@@ -117,10 +117,23 @@ def score_candidate(generation: Generation, ids: ReflectionTokenIds,
     support = support_score(generation, ids) if weights.use_support else 0.0
     utility = utility_score(generation, ids) if weights.use_utility else 0.0
     seq = mean_logprob(generation)
-    final = weights.w_rel * relevance + weights.w_sup * support + weights.w_use * utility
+    return CandidateScores(relevance, support, utility, seq,
+                           final_score(relevance, support, utility, seq, weights))
+
+
+def final_score(relevance: float, support: float, utility: float, mean_logprob: float,
+                weights: CritiqueWeights) -> float:
+    """The candidate's score from its parts: ``w_rel*rel``, plus ``w_sup*sup`` with
+    ``use_support``, ``w_use*use`` with ``use_utility`` and ``exp(mean_logprob)`` with
+    ``use_seqscore``."""
+    final = weights.w_rel * relevance
+    if weights.use_support:
+        final += weights.w_sup * support
+    if weights.use_utility:
+        final += weights.w_use * utility
     if weights.use_seqscore:
-        final += math.exp(seq)
-    return CandidateScores(relevance, support, utility, seq, final)
+        final += math.exp(mean_logprob)
+    return final
 
 
 def retrieval_probability(row: np.ndarray) -> float:

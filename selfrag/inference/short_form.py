@@ -33,7 +33,12 @@ from selfrag.inference.decision import (
     decide,
 )
 from selfrag.inference.query import PassageSearch, Query
-from selfrag.inference.scoring import CritiqueWeights, score_candidate
+from selfrag.inference.scoring import (
+    CandidateScores,
+    CritiqueWeights,
+    final_score,
+    score_candidate,
+)
 from selfrag.lm.base import Generation, GenerationRequest, LanguageModel
 from selfrag.prompts import canonical_task, format_evidence
 from selfrag.tokens import NO_RETRIEVAL, reflection_token_ids
@@ -181,11 +186,42 @@ class ShortFormEngine:
         for passage, generation in group:
             scores = score_candidate(generation, self.ids, cfg.weights)
             candidates.append(Candidate(generation.text, scores.final, passage, scores.to_dict()))
-        if cfg.task in CLOSED_SET_TASKS:
-            answers = [self._strip(c.pred) for c in candidates]
-            prediction, totals = aggregate_closed_set(answers, [c.score for c in candidates],
-                                                      cfg.task, cfg.faithful)
-            return ShortFormResult(prediction, True, probability, initial, candidates, totals)
-        best = max(candidates, key=lambda c: c.score)  # first of equals, as the original
-        prediction = best.pred if cfg.faithful else self._strip(best.pred)
-        return ShortFormResult(prediction, True, probability, initial, candidates)
+        return choose_answer(candidates, probability, initial, cfg, self._extra_strip)
+
+
+def choose_answer(candidates: list[Candidate], probability: float | None, initial: str | None,
+                  config: ShortFormConfig, extra_strip: Sequence[str] = ()) -> ShortFormResult:
+    """The answer among scored passage candidates, as the original
+    ``call_model_rerank_w_scores_batch`` chose it: the best candidate, or for closed-set tasks
+    the answer whose candidates' scores sum highest. ``extra_strip``: the tokenizer's EOS."""
+    def strip(text: str) -> str:
+        return strip_control_tokens(text, config.faithful, extra_strip)
+
+    if config.task in CLOSED_SET_TASKS:
+        answers = [strip(c.pred) for c in candidates]
+        prediction, totals = aggregate_closed_set(answers, [c.score for c in candidates],
+                                                  config.task, config.faithful)
+        return ShortFormResult(prediction, True, probability, initial, candidates, totals)
+    best = max(candidates, key=lambda c: c.score)  # first of equals, as the original
+    prediction = best.pred if config.faithful else strip(best.pred)
+    return ShortFormResult(prediction, True, probability, initial, candidates)
+
+
+def rescore(result: dict, config: ShortFormConfig, extra_strip: Sequence[str] = ()) -> dict:
+    """``result`` (a :meth:`ShortFormResult.to_dict`) as a run with ``config.weights`` gives it,
+    from its candidates' stored score parts: the continuations do not depend on the weights,
+    only the choice among them does, so paper Table 3's "no critique" ablations need no new
+    generation. The stored run must have computed every part the weights use (IsSup and IsUse
+    are 0 where it did not); a result without retrieval is returned as it is."""
+    if not result["retrieved"]:
+        return result
+    candidates = []
+    for stored in result["candidates"]:
+        parts = {k: v for k, v in stored["scores"].items() if k != "final"}
+        final = final_score(**parts, weights=config.weights)
+        candidates.append(Candidate(stored["pred"], final, stored["ctx"],
+                                    CandidateScores(**parts, final=final).to_dict()))
+    chosen = choose_answer(candidates, result["retrieval_probability"], result["no_retrieval"],
+                           config, extra_strip)
+    chosen.answer = clean_prediction(chosen.prediction, config.faithful)
+    return chosen.to_dict()

@@ -432,15 +432,18 @@ class Experiment:
 
     # ------------------------------------------------------------------ evaluation
     def sweep(self, name: str, model: str, input_file: str | Path, task: str | None,
-              metric: str, thresholds, weights: list[str], max_new_tokens: int) -> dict:
-        """``threshold_sweep.py``: returns ``{threshold: (retrieval_frequency, metric)}``."""
+              metric: str, thresholds, weights: list[str], max_new_tokens: int,
+              from_json: Path | None = None) -> dict:
+        """``threshold_sweep.py``: returns ``{threshold: (retrieval_frequency, metric)}``;
+        ``from_json``: re-rank that sweep's candidates with ``weights`` (no generation)."""
         csv_path = self.path("eval", f"{name}.csv")
         run_command([_py("scripts/threshold_sweep.py"), "--model_name", model, "--device", "cpu",
                      "--input_file", input_file, *(["--task", task] if task else []),
                      "--metric", metric, "--ndocs", str(self.sizes.eval_ndocs),
                      "--max_new_tokens", str(max_new_tokens), "--batch_size", "16",
                      "--thresholds", *map(str, thresholds), *weights,
-                     "--output_csv", csv_path, "--output_json", self.path("eval", f"{name}.json")],
+                     "--output_csv", csv_path, "--output_json", self.path("eval", f"{name}.json"),
+                     *(["--from_json", from_json] if from_json else [])],
                     self.logs / "eval.log")
         with open(csv_path, encoding="utf-8") as handle:
             return {float(r["threshold"]): (float(r["retrieval_frequency"]),
@@ -514,10 +517,11 @@ class Experiment:
                 rows[f"selfrag_{label}/{task}"] = sweep_row(points, t)
             rows[f"sweep/{task}"] = {str(t): list(v) for t, v in sorted(points.items())
                                      if 0 <= t <= 1}
-            if self.sizes.ablation and task == "popqa":
+            if self.sizes.ablation and task == "popqa":  # the same continuations, re-ranked
                 points = self.sweep(f"ablation_seqscore_{task}", trained, test, flag, metric,
                                     [ALWAYS, chosen], ["--use_seqscore", "--w_rel", "0"],
-                                    max_new_tokens(task))
+                                    max_new_tokens(task),
+                                    from_json=self.path("eval", f"selfrag_{task}.json"))
                 for label, t in (("adaptive", chosen), ("always", ALWAYS)):
                     rows[f"ablation_seqscore_{label}/{task}"] = sweep_row(points, t)
         return rows

@@ -144,7 +144,8 @@ def train(engine, model, tokenizer, dataset, config: TrainConfig) -> dict:
         def loss_of(model, batch):
             return model(**batch, use_cache=False).loss
     model.train()
-    attention = per_example_attention(model, config.batching if config.per_example_attention else "")
+    attention = per_example_attention(model,
+                                      config.batching if config.per_example_attention else "")
     model, optimizer, loader = engine.prepare(model, raw_optimizer, loader,
                                                config.per_device_train_batch_size)
 
@@ -197,7 +198,8 @@ def train(engine, model, tokenizer, dataset, config: TrainConfig) -> dict:
                 scheduler.step()
                 global_step += 1
                 progress.update(1)
-                if config.logging_steps and global_step % config.logging_steps == 0 or global_step == max_steps:
+                if (config.logging_steps and global_step % config.logging_steps == 0
+                        or global_step == max_steps):
                     last_loss = float(engine.reduce_mean(torch.stack(window).mean()))
                     _log(engine, out, {"step": global_step, "epoch": epoch, "loss": last_loss,
                                        "lr": scheduler.get_last_lr()[0],

@@ -43,8 +43,9 @@ def packed_sdpa(module, query: torch.Tensor, key: torch.Tensor, value: torch.Ten
     rows = []
     for row in range(query.shape[0]):
         bounds = starts[row].nonzero().flatten().tolist() + [query.shape[2]]
-        pieces = [sdpa_attention_forward(module, query[row:row + 1, :, a:b], key[row:row + 1, :, a:b],
-                                         value[row:row + 1, :, a:b], None, **kwargs)[0]
+        pieces = [sdpa_attention_forward(module, query[row:row + 1, :, a:b],
+                                         key[row:row + 1, :, a:b], value[row:row + 1, :, a:b],
+                                         None, **kwargs)[0]
                   for a, b in zip(bounds[:-1], bounds[1:])]
         rows.append(torch.cat(pieces, dim=1))
     return torch.cat(rows, dim=0), None

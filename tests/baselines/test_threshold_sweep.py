@@ -27,7 +27,8 @@ DECISIONS = {"q1": (0.3, 0.1), "q2": (0.01, 0.9), "q3": (0.2, 0.2), "q4": (0.5, 
 THRESHOLDS = [0.0, 0.011, 0.25, 0.3, 0.5, 0.75, 0.9, 1.0]
 
 
-def scripted_lm(labels=(" yes", " no")):
+def scripted_lm(labels=(" yes", " no"), text_p=(0.8, 0.8)):
+    """``text_p``: probability of the answer after passage A and after passage B."""
     def script(prompt):
         question = prompt.split("\n")[1]
         if prompt.endswith("[No Retrieval]"):
@@ -37,7 +38,8 @@ def scripted_lm(labels=(" yes", " no")):
             title = prompt.split("<paragraph>")[1].split("\n")[0]
             p_rel = 0.9 if (title == "A") == (question in ("q1", "q3", "q5")) else 0.4
             text = labels[0] if title == "A" else f" {question}{title}"
-            return [Step({"[Relevant]": p_rel, "[Irrelevant]": 1 - p_rel}), Step({text: 0.8}),
+            p_text = text_p[0] if title == "A" else text_p[1]
+            return [Step({"[Relevant]": p_rel, "[Irrelevant]": 1 - p_rel}), Step({text: p_text}),
                     Step({"[Fully supported]": 0.6, "[Partially supported]": 0.4}),
                     Step({"[Utility:5]": 0.7, "[Utility:4]": 0.3}), Step({"</s>": 1.0})]
         p_ret, p_no = DECISIONS[question]
@@ -131,3 +133,79 @@ def test_the_plot_gets_the_usual_file_mode(tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "sweep.png").stat().st_mode) == 0o644
+
+
+ABLATION = CritiqueWeights(w_rel=0.0, use_support=False, use_utility=False, use_seqscore=True)
+
+
+@pytest.mark.parametrize("task", [None, "fever"])
+@pytest.mark.parametrize("weights", [ABLATION, CritiqueWeights(0.1, 0.0, 2.0, use_seqscore=True)])
+def test_rescored_answers_equal_a_run_with_the_other_weights(task, weights):
+    from selfrag.inference.short_form import rescore
+
+    full = ShortFormConfig(task=task, max_new_tokens=8, weights=CritiqueWeights(1.0, 1.0, 0.5))
+    other = ShortFormConfig(task=task, max_new_tokens=8, weights=weights)
+    lm = scripted_lm(text_p=(0.2, 0.99))  # the sequence score prefers B, IsRel A or B
+    stored, direct = sweep_pass(lm, full, queries()), sweep_pass(lm, other, queries())
+    changed = 0
+    for old, new in zip(stored, direct):
+        again = rescore(old.retrieve, other)
+        keys = ("prediction", "answer", "retrieved", "option_scores")
+        assert {k: again[k] for k in keys} == {k: new.retrieve[k] for k in keys}
+        assert [c["score"] for c in again["candidates"]] == pytest.approx(
+            [c["score"] for c in new.retrieve["candidates"]])
+        changed += again["answer"] != old.retrieve["answer"]
+    assert changed  # the weights really change some answers
+
+
+def test_cli_from_json_re_ranks_without_generating(tmp_path, tiny_model_path, monkeypatch):
+    source = tmp_path / "popqa4.jsonl"
+    source.write_text("".join(POPQA.read_text().splitlines(keepends=True)[:4]))
+    common = ["--model_name", tiny_model_path, "--input_file", str(source), "--device", "cpu",
+              "--ndocs", "2", "--max_new_tokens", "3", "--metric", "match"]
+    seq_only = ["--use_seqscore", "--w_rel", "0"]
+    assert run_main(threshold_sweep.main, common + [
+        "--use_groundness", "--use_utility", "--output_csv", str(tmp_path / "full.csv"),
+        "--output_json", str(tmp_path / "full.json")]) == 0
+    assert run_main(threshold_sweep.main, common + seq_only + [
+        "--output_csv", str(tmp_path / "direct.csv"), "--output_json",
+        str(tmp_path / "direct.json")]) == 0
+
+    import selfrag.cli
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("--from_json must not load the model")
+
+    monkeypatch.setattr(selfrag.cli, "build_lm", no_model)
+    monkeypatch.setattr(threshold_sweep, "build_lm", no_model)
+    assert run_main(threshold_sweep.main, common + seq_only + [
+        "--from_json", str(tmp_path / "full.json"), "--output_csv", str(tmp_path / "again.csv"),
+        "--output_json", str(tmp_path / "again.json")]) == 0
+    assert (tmp_path / "again.csv").read_text() == (tmp_path / "direct.csv").read_text()
+    again, direct = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("again", "direct"))
+    assert again["per_threshold"] == direct["per_threshold"]
+
+    # another generation setting, or a score the stored run did not compute: one clear error
+    code = run_main(threshold_sweep.main, [*common[:-4], "--max_new_tokens", "4", *common[-2:],
+                                           *seq_only, "--from_json", str(tmp_path / "full.json"),
+                                           "--output_csv", str(tmp_path / "bad.csv")])
+    assert code != 0 and not (tmp_path / "bad.csv").exists()
+    code = run_main(threshold_sweep.main, common + ["--use_groundness", "--from_json",
+                                                    str(tmp_path / "direct.json"),
+                                                    "--output_csv", str(tmp_path / "bad.csv")])
+    assert code != 0 and not (tmp_path / "bad.csv").exists()
+
+
+def test_from_json_errors_name_the_file_and_field(tmp_path, tiny_model_path, capsys):
+    source = tmp_path / "popqa2.jsonl"
+    source.write_text("".join(POPQA.read_text().splitlines(keepends=True)[:2]))
+    common = ["--model_name", tiny_model_path, "--input_file", str(source), "--ndocs", "2",
+              "--max_new_tokens", "3", "--output_csv", str(tmp_path / "out.csv")]
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({"metric": "match", "points": []}))
+    assert run_main(threshold_sweep.main, common + ["--from_json", str(old)]) != 0
+    assert f"{old}: field 'entries'" in capsys.readouterr().err
+    old.write_text("{\n  oops")
+    assert run_main(threshold_sweep.main, common + ["--from_json", str(old)]) != 0
+    assert f"{old}, line 2: malformed JSON" in capsys.readouterr().err
+    assert not (tmp_path / "out.csv").exists()

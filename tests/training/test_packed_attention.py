@@ -119,4 +119,5 @@ def test_training_saves_a_model_that_loads_with_sdpa(model, tiny_model_path, tmp
     assert model.config._attn_implementation == "sdpa"
     saved = json.loads((tmp_path / "out" / "config.json").read_text())
     assert NAME not in json.dumps(saved)
-    assert AutoModelForCausalLM.from_pretrained(tmp_path / "out").config._attn_implementation == "sdpa"
+    reloaded = AutoModelForCausalLM.from_pretrained(tmp_path / "out")
+    assert reloaded.config._attn_implementation == "sdpa"
