@@ -76,7 +76,7 @@ STAGE_FIELDS = {
 class Sizes:
     """How big each stage is.
 
-    ``FULL`` took ~3.5 hours on 2 CPU cores (the critic ~2 of them); ``SMOKE`` is for CI.
+    ``FULL`` took 2 h 15 min on 2 CPU cores (the critic ~1 h 17 min of it); ``SMOKE`` is for CI.
     """
 
     base_model: str = "smollm2-135m"
