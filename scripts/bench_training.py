@@ -164,7 +164,7 @@ def main() -> None:
         if first != key:
             ratio = statistics.median(rates) / statistics.median(rate[first])
             line += f"; {ratio:.2f}x vs {label(*first)[16:]}"
-        padded = ("padded", *key[1:])
+        padded = ("padded", *key[1:3], args.attention.split(",")[0])  # padded runs once
         if mode != "padded" and padded in rate:
             ratio = statistics.median(rates) / statistics.median(rate[padded])
             line += f"; {ratio:.2f}x vs padded"
