@@ -33,12 +33,7 @@ from selfrag.inference.decision import (
     decide,
 )
 from selfrag.inference.query import PassageSearch, Query
-from selfrag.inference.scoring import (
-    CandidateScores,
-    CritiqueWeights,
-    final_score,
-    score_candidate,
-)
+from selfrag.inference.scoring import CritiqueWeights, final_score, score_candidate
 from selfrag.lm.base import Generation, GenerationRequest, LanguageModel
 from selfrag.prompts import canonical_task, format_evidence
 from selfrag.tokens import NO_RETRIEVAL, reflection_token_ids
@@ -220,7 +215,7 @@ def rescore(result: dict, config: ShortFormConfig, extra_strip: Sequence[str] = 
         parts = {k: v for k, v in stored["scores"].items() if k != "final"}
         final = final_score(**parts, weights=config.weights)
         candidates.append(Candidate(stored["pred"], final, stored["ctx"],
-                                    CandidateScores(**parts, final=final).to_dict()))
+                                    {**parts, "final": final}))
     chosen = choose_answer(candidates, result["retrieval_probability"], result["no_retrieval"],
                            config, extra_strip)
     chosen.answer = clean_prediction(chosen.prediction, config.faithful)
